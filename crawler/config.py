@@ -1,0 +1,462 @@
+"""The monitor config: one TOML file -> validated, frozen dataclasses.
+
+Validation collects every problem before raising, so a user fixes the file in one
+pass; each problem names the line (where it can be found), the key, and what is
+expected there.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus, urlsplit
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from crawler.errors import ConfigError
+from crawler.extract.selectors import SelectorSyntaxError, compile_selector
+
+RESULT_FIELDS = ("listing", "url", "title", "price", "image", "seller", "next_page")
+PRODUCT_FIELDS = ("title", "price", "currency", "image", "seller", "brand", "sku", "availability")
+SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    aliases: tuple[str, ...] = ()
+    authorized_sellers: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Product:
+    name: str
+    msrp: Decimal | None = None
+    currency: str | None = None
+    images: tuple[Path, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Matching:
+    threshold: int = 50
+    # Hamming distance (bits of 64) at or below which a listing photo counts as
+    # a copy of a reference photo.
+    image_distance: int = 12
+    vocabulary: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    user_agent: str | None = None
+    download_delay: float | None = None
+    concurrent_requests_per_domain: int | None = None
+    autothrottle: bool = True
+    obey_robots: bool = True
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    start_urls: tuple[str, ...]
+    results: dict[str, str]
+    product: dict[str, str] | None = None
+    max_pages: int = 10
+    currency: str | None = None
+
+    @property
+    def follows_product_pages(self) -> bool:
+        return self.product is not None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    brand: Brand
+    products: tuple[Product, ...]
+    sites: tuple[Site, ...]
+    matching: Matching = field(default_factory=Matching)
+    crawl: CrawlOptions = field(default_factory=CrawlOptions)
+
+    def site(self, name: str) -> Site:
+        for site in self.sites:
+            if site.name == name:
+                return site
+        known = ", ".join(s.name for s in self.sites)
+        raise ConfigError(str(self.path), [f"no site named {name!r}; sites are: {known}"])
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a monitor config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc}"]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: str | Path) -> Config:
+    """Validate config ``text``; relative image paths resolve against ``path``'s folder."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    checker = _Checker(text, path.parent)
+    config = checker.config(data, path)
+    if checker.problems:
+        raise ConfigError(str(path), checker.problems)
+    assert config is not None
+    return config
+
+
+class _Checker:
+    """Walks the parsed TOML, converting what is valid and noting what is not."""
+
+    def __init__(self, text: str, base: Path):
+        self.lines = text.splitlines()
+        self.base = base
+        self.problems: list[str] = []
+        # Search queries default to the brand name and each product name.
+        self.default_queries: tuple[str, ...] = ()
+
+    # -- reporting -------------------------------------------------------------
+
+    def problem(self, key: str, message: str) -> None:
+        line = self._line_of(key)
+        where = f"line {line}: " if line else ""
+        self.problems.append(f"{where}{key}: {message}")
+
+    def _line_of(self, key: str) -> int | None:
+        """Best-effort line number of a dotted key such as ``sites[2].results.url``."""
+        parts = re.findall(r"([A-Za-z_][\w-]*)(?:\[(\d+)\])?", key)
+        header_path: list[str] = []
+        start = 0
+        for i, (name, index) in enumerate(parts):
+            last = i == len(parts) - 1
+            if index:
+                header = r"\[\[\s*" + r"\.".join([*header_path, name]) + r"\s*\]\]"
+                found = self._nth_line(header, int(index), start)
+                if found is None:
+                    return None
+                start = found
+                header_path.append(name)
+                if last:
+                    return start + 1
+                continue
+            if not last:
+                table = r"\[\s*" + r"\.".join([*header_path, name]) + r"\s*\]"
+                found = self._nth_line(table, 1, start)
+                if found is not None:
+                    start = found
+                    header_path.append(name)
+                    continue
+            key_re = rf"^\s*{re.escape(name)}\s*="
+            for n in range(start, len(self.lines)):
+                if n > start and self.lines[n].lstrip().startswith("[") and "=" not in self.lines[n]:
+                    break
+                if re.match(key_re, self.lines[n]):
+                    return n + 1
+            return start + 1 if start or header_path else None
+        return None
+
+    def _nth_line(self, pattern: str, nth: int, start: int) -> int | None:
+        seen = 0
+        for n in range(start, len(self.lines)):
+            if re.match(r"^\s*" + pattern + r"\s*(#.*)?$", self.lines[n]):
+                seen += 1
+                if seen == nth:
+                    return n
+        return None
+
+    # -- typed getters ---------------------------------------------------------
+
+    def table(self, data: dict, key: str, where: str, required: bool = False) -> dict | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(where, "missing; add a table [" + where + "]")
+            return None
+        if not isinstance(value, dict):
+            self.problem(where, f"expected a table, got {_kind(value)}")
+            return None
+        return value
+
+    def string(self, data: dict, key: str, where: str, required: bool = False) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(where, "missing; it is required")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problem(where, f"expected a non-empty string, got {_kind(value)}")
+            return None
+        return value.strip()
+
+    def strings(self, data: dict, key: str, where: str) -> tuple[str, ...]:
+        value = data.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(where, f"expected a list of non-empty strings, got {_kind(value)}")
+            return ()
+        return tuple(v.strip() for v in value)
+
+    def number(
+        self, data: dict, key: str, where: str, *, integer: bool = False,
+        low: float | None = None, high: float | None = None,
+    ) -> Any:
+        value = data.get(key)
+        if value is None:
+            return None
+        ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok:
+            self.problem(where, f"expected {'an integer' if integer else 'a number'}, "
+                                f"got {_kind(value)}")
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            self.problem(where, f"expected a number {bounds}, got {value}")
+            return None
+        return value
+
+    def boolean(self, data: dict, key: str, where: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.problem(where, f"expected true or false, got {_kind(value)}")
+            return default
+        return value
+
+    def unknown_keys(self, data: dict, allowed: tuple[str, ...], where: str) -> None:
+        for key in data:
+            if key not in allowed:
+                prefix = f"{where}." if where else ""
+                self.problem(f"{prefix}{key}", "unknown key; expected one of: " + ", ".join(allowed))
+
+    def currency(self, data: dict, key: str, where: str) -> str | None:
+        value = self.string(data, key, where)
+        if value is not None and not CURRENCY.match(value.upper()):
+            self.problem(where, f"expected an ISO 4217 code such as USD or EUR, got {value!r}")
+            return None
+        return value.upper() if value else None
+
+    def url(self, value: str, where: str) -> str | None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self.problem(where, f"expected an absolute http(s) URL, got {value!r}")
+            return None
+        return value
+
+    # -- sections --------------------------------------------------------------
+
+    def config(self, data: dict, path: Path) -> Config | None:
+        self.unknown_keys(data, ("brand", "products", "matching", "crawl", "sites"), "")
+        brand = self.brand(self.table(data, "brand", "brand", required=True))
+        products = self.products(data.get("products", []))
+        matching = self.matching(self.table(data, "matching", "matching") or {})
+        crawl = self.crawl(self.table(data, "crawl", "crawl") or {})
+        if brand is not None:
+            self.default_queries = (brand.name, *(p.name for p in products))
+        sites = self.sites(data.get("sites"))
+        if self.problems or brand is None:
+            return None
+        return Config(path=path, brand=brand, products=products, sites=sites,
+                      matching=matching, crawl=crawl)
+
+    def brand(self, data: dict | None) -> Brand | None:
+        if data is None:
+            return None
+        self.unknown_keys(data, ("name", "aliases", "authorized_sellers"), "brand")
+        name = self.string(data, "name", "brand.name", required=True)
+        aliases = self.strings(data, "aliases", "brand.aliases")
+        sellers = self.strings(data, "authorized_sellers", "brand.authorized_sellers")
+        return Brand(name, aliases, sellers) if name else None
+
+    def products(self, value: Any) -> tuple[Product, ...]:
+        if not isinstance(value, list):
+            self.problem("products", "expected [[products]] tables, one per genuine product")
+            return ()
+        products = []
+        for i, data in enumerate(value, 1):
+            where = f"products[{i}]"
+            if not isinstance(data, dict):
+                self.problem(where, f"expected a table, got {_kind(data)}")
+                continue
+            self.unknown_keys(data, ("name", "msrp", "currency", "images", "aliases"), where)
+            name = self.string(data, "name", f"{where}.name", required=True)
+            msrp = self.number(data, "msrp", f"{where}.msrp", low=0)
+            currency = self.currency(data, "currency", f"{where}.currency")
+            if msrp is not None and currency is None:
+                self.problem(f"{where}.currency", "missing; msrp needs a currency such as \"USD\"")
+            images = []
+            for image in self.strings(data, "images", f"{where}.images"):
+                image_path = (self.base / image).resolve()
+                if not image_path.is_file():
+                    self.problem(f"{where}.images", f"no such file {image!r} "
+                                                    f"(looked for {image_path})")
+                else:
+                    images.append(image_path)
+            aliases = self.strings(data, "aliases", f"{where}.aliases")
+            if name:
+                products.append(Product(
+                    name=name,
+                    msrp=_decimal(msrp),
+                    currency=currency,
+                    images=tuple(images),
+                    aliases=aliases,
+                ))
+        return tuple(products)
+
+    def matching(self, data: dict) -> Matching:
+        self.unknown_keys(data, ("threshold", "image_distance", "vocabulary"), "matching")
+        threshold = self.number(data, "threshold", "matching.threshold", integer=True,
+                                low=0, high=100)
+        distance = self.number(data, "image_distance", "matching.image_distance",
+                               integer=True, low=0, high=32)
+        vocabulary = self.strings(data, "vocabulary", "matching.vocabulary")
+        defaults = Matching()
+        return Matching(
+            threshold=defaults.threshold if threshold is None else threshold,
+            image_distance=defaults.image_distance if distance is None else distance,
+            vocabulary=vocabulary,
+        )
+
+    def crawl(self, data: dict) -> CrawlOptions:
+        keys = ("user_agent", "download_delay", "concurrent_requests_per_domain",
+                "autothrottle", "obey_robots", "timeout")
+        self.unknown_keys(data, keys, "crawl")
+        return CrawlOptions(
+            user_agent=self.string(data, "user_agent", "crawl.user_agent"),
+            download_delay=self.number(data, "download_delay", "crawl.download_delay", low=0),
+            concurrent_requests_per_domain=self.number(
+                data, "concurrent_requests_per_domain", "crawl.concurrent_requests_per_domain",
+                integer=True, low=1, high=64),
+            autothrottle=self.boolean(data, "autothrottle", "crawl.autothrottle", True),
+            obey_robots=self.boolean(data, "obey_robots", "crawl.obey_robots", True),
+            timeout=self.number(data, "timeout", "crawl.timeout", low=1),
+        )
+
+    def sites(self, value: Any) -> tuple[Site, ...]:
+        if value is None:
+            self.problem("sites", "missing; add at least one [[sites]] table")
+            return ()
+        if not isinstance(value, list) or not value:
+            self.problem("sites", "expected [[sites]] tables, one per marketplace")
+            return ()
+        sites: list[Site] = []
+        names: set[str] = set()
+        for i, data in enumerate(value, 1):
+            where = f"sites[{i}]"
+            if not isinstance(data, dict):
+                self.problem(where, f"expected a table, got {_kind(data)}")
+                continue
+            site = self.site(data, where)
+            if site is None:
+                continue
+            if site.name in names:
+                self.problem(f"{where}.name", f"duplicate site name {site.name!r}; "
+                                              "each site needs its own name")
+                continue
+            names.add(site.name)
+            sites.append(site)
+        return tuple(sites)
+
+    def site(self, data: dict, where: str) -> Site | None:
+        self.unknown_keys(data, ("name", "start_urls", "search_url", "queries", "max_pages",
+                                 "currency", "results", "product"), where)
+        name = self.string(data, "name", f"{where}.name", required=True)
+        if name and not SITE_NAME.match(name):
+            self.problem(f"{where}.name", f"use letters, digits, '-', '_' or '.', got {name!r}")
+        start_urls = [u for u in self.strings(data, "start_urls", f"{where}.start_urls")
+                      if self.url(u, f"{where}.start_urls")]
+        search_url = self.string(data, "search_url", f"{where}.search_url")
+        queries = self.strings(data, "queries", f"{where}.queries")
+        if search_url:
+            if "{query}" not in search_url:
+                self.problem(f"{where}.search_url", "must contain {query} where the search "
+                                                    "words go")
+            elif self.url(search_url.replace("{query}", "q"), f"{where}.search_url"):
+                start_urls.extend(self._search_urls(search_url, queries))
+        elif queries:
+            self.problem(f"{where}.queries", "queries need a search_url with {query} in it")
+        if not start_urls and "start_urls" not in data and not search_url:
+            self.problem(where, "needs start_urls, or a search_url with {query}")
+        max_pages = self.number(data, "max_pages", f"{where}.max_pages", integer=True, low=1)
+        currency = self.currency(data, "currency", f"{where}.currency")
+        results = self.selectors(
+            self.table(data, "results", f"{where}.results", required=True) or {},
+            RESULT_FIELDS, f"{where}.results", required=("listing", "url"))
+        product = None
+        if "product" in data:
+            product = self.selectors(self.table(data, "product", f"{where}.product") or {},
+                                     PRODUCT_FIELDS, f"{where}.product", required=())
+        if not name:
+            return None
+        return Site(
+            name=name,
+            start_urls=tuple(dict.fromkeys(start_urls)),
+            results=results,
+            product=product,
+            max_pages=max_pages or 10,
+            currency=currency,
+        )
+
+    def _search_urls(self, search_url: str, queries: tuple[str, ...]) -> list[str]:
+        if not queries:
+            queries = self.default_queries
+        return [search_url.replace("{query}", quote_plus(q)) for q in queries]
+
+    def selectors(self, data: dict, allowed: tuple[str, ...], where: str,
+                  required: tuple[str, ...]) -> dict[str, str]:
+        self.unknown_keys(data, allowed, where)
+        out: dict[str, str] = {}
+        for key in allowed:
+            value = self.string(data, key, f"{where}.{key}", required=key in required)
+            if value is None:
+                continue
+            try:
+                compile_selector(value)
+            except SelectorSyntaxError as exc:
+                self.problem(f"{where}.{key}", str(exc))
+                continue
+            out[key] = value
+        return out
+
+
+def _decimal(value: float | int | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:  # pragma: no cover - number() already checked it
+        return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__

@@ -1,0 +1,38 @@
+"""Every failure a user can cause, one class each, with a message that says the fix."""
+
+from __future__ import annotations
+
+
+class CfmonError(Exception):
+    """Base class: the CLI prints these without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(CfmonError):
+    """The monitor config file is unreadable or invalid.
+
+    ``problems`` holds one line per problem, each naming the file, the key and
+    what is expected, so that a user can fix them all in one pass.
+    """
+
+    exit_code = 2
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        lines = "\n".join(f"  {path}: {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{len(problems)} {noun} in config {path}:\n{lines}")
+
+
+class DatabaseError(CfmonError):
+    """The database file cannot be opened or is not a cfmon database."""
+
+    exit_code = 2
+
+
+class PageFileError(CfmonError):
+    """A saved page given to `cfmon extract` cannot be read."""
+
+    exit_code = 2

@@ -1,0 +1,187 @@
+"""Product fields from a page's structured data, read with extruct.
+
+JSON-LD first, then microdata, then OpenGraph: JSON-LD is what marketplaces write
+for search engines and is the most complete. Shapes handled: ``@graph``, lists of
+nodes, ``mainEntity``, a Product nested in another node, offers as one Offer, a
+list, an AggregateOffer (``lowPrice``), or a ``priceSpecification``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import extruct
+
+from crawler.extract.price import normalize_currency, parse_amount
+
+logger = logging.getLogger(__name__)
+
+SYNTAXES = ("json-ld", "microdata", "opengraph")
+SOURCE_NAMES = {"json-ld": "jsonld", "microdata": "microdata", "opengraph": "opengraph"}
+
+
+@dataclass(frozen=True)
+class Offer:
+    price: Decimal
+    currency: str | None
+
+
+def read_structured(html: str, url: str) -> dict[str, list[Any]]:
+    """extruct's uniform output; a syntax that fails to parse is skipped, not fatal."""
+    out: dict[str, list[Any]] = {}
+    for syntax in SYNTAXES:
+        try:
+            data = extruct.extract(html, base_url=url, syntaxes=[syntax], uniform=True,
+                                   errors="ignore")
+        except Exception as exc:  # extruct raises many kinds on malformed markup
+            logger.warning("structured data (%s) unreadable at %s: %s", syntax, url, exc)
+            continue
+        out[syntax] = data.get(syntax) or []
+    return out
+
+
+def structured_fields(data: dict[str, list[Any]]) -> dict[str, tuple[Any, str]]:
+    """Map field name -> (value, source) from extruct output.
+
+    Fields: title, price (Decimal), currency, brand, sku, image, seller, availability.
+    The first source that has a field wins, in SYNTAXES order.
+    """
+    fields: dict[str, tuple[Any, str]] = {}
+    for syntax in ("json-ld", "microdata"):
+        source = SOURCE_NAMES[syntax]
+        for product in _products(data.get(syntax, [])):
+            for name, value in _product_fields(product).items():
+                if value not in (None, "") and name not in fields:
+                    fields[name] = (value, source)
+            if "title" in fields:
+                break
+    for og in data.get("opengraph", []):
+        for name, value in _opengraph_fields(og).items():
+            if value not in (None, "") and name not in fields:
+                fields[name] = (value, "opengraph")
+    return fields
+
+
+def _products(nodes: Any) -> Iterator[dict]:
+    """Every schema.org Product node, however deeply nested."""
+    if isinstance(nodes, list):
+        for node in nodes:
+            yield from _products(node)
+        return
+    if not isinstance(nodes, dict):
+        return
+    if _is_type(nodes, "Product"):
+        yield nodes
+    for key, value in nodes.items():
+        if key in ("@graph", "mainEntity", "itemListElement", "item", "about",
+                   "mainEntityOfPage", "hasVariant"):
+            yield from _products(value)
+
+
+def _is_type(node: dict, wanted: str) -> bool:
+    types = node.get("@type")
+    if not isinstance(types, list):
+        types = [types]
+    return any(isinstance(t, str) and t.rsplit("/", 1)[-1] == wanted for t in types)
+
+
+def _product_fields(product: dict) -> dict[str, Any]:
+    offers = list(_offers(product.get("offers")))
+    best = min(offers, key=lambda o: o.price) if offers else None
+    return {
+        "title": _text(product.get("name")),
+        "price": best.price if best else None,
+        "currency": best.currency if best else None,
+        "brand": _name(product.get("brand")),
+        "sku": _text(product.get("sku") or product.get("mpn") or product.get("productID")),
+        "image": _image(product.get("image")),
+        "seller": _seller(product.get("offers")),
+        "availability": _availability(product.get("offers")),
+    }
+
+
+def _offers(value: Any) -> Iterator[Offer]:
+    """Every priced offer; a zero price is a placeholder, not an offer."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _offers(item)
+        return
+    if not isinstance(value, dict):
+        return
+    currency = normalize_currency(_text(value.get("priceCurrency")))
+    spec = value.get("priceSpecification")
+    if isinstance(spec, list):
+        spec = next((s for s in spec if isinstance(s, dict)), None)
+    candidates = [value.get("price"), value.get("lowPrice")]
+    if isinstance(spec, dict):
+        candidates.append(spec.get("price"))
+        currency = currency or normalize_currency(_text(spec.get("priceCurrency")))
+    for raw in candidates:
+        amount = parse_amount(_text(raw) if not isinstance(raw, (int, float)) else raw)
+        if amount is not None and amount > 0:
+            yield Offer(amount, currency)
+            break
+    if "offers" in value:  # AggregateOffer listing its offers
+        yield from _offers(value["offers"])
+
+
+def _seller(offers: Any) -> str | None:
+    for offer in offers if isinstance(offers, list) else [offers]:
+        if isinstance(offer, dict):
+            name = _name(offer.get("seller"))
+            if name:
+                return name
+    return None
+
+
+def _availability(offers: Any) -> str | None:
+    for offer in offers if isinstance(offers, list) else [offers]:
+        if isinstance(offer, dict) and offer.get("availability"):
+            return str(_text(offer["availability"])).rsplit("/", 1)[-1]
+    return None
+
+
+def _opengraph_fields(og: dict) -> dict[str, Any]:
+    amount = og.get("product:price:amount") or og.get("og:price:amount")
+    currency = og.get("product:price:currency") or og.get("og:price:currency")
+    price = parse_amount(_text(amount))
+    return {
+        "title": _text(og.get("og:title")),
+        "price": price if price else None,
+        "currency": normalize_currency(_text(currency)) if price else None,
+        "brand": _text(og.get("product:brand") or og.get("og:brand")),
+        "image": _image(og.get("og:image")),
+        "sku": _text(og.get("product:retailer_item_id")),
+        "availability": _text(og.get("product:availability") or og.get("og:availability")),
+    }
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = next((v for v in value if v not in (None, "")), None)
+    if isinstance(value, dict):
+        value = value.get("@value") or value.get("name")
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def _name(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        return _text(value.get("name") or value.get("legalName"))
+    return _text(value)
+
+
+def _image(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("url") or value.get("contentUrl") or value.get("@id")
+    return _text(value)

@@ -1,0 +1,34 @@
+"""The one shape that crosses the pipeline: a Listing, as a dataclass item."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matchers.images import ImageAnalysis
+    from matchers.score import MatchResult
+
+
+@dataclass
+class Listing:
+    site: str
+    url: str
+    title: str | None = None
+    price: Decimal | None = None
+    currency: str | None = None
+    seller: str | None = None
+    brand: str | None = None
+    sku: str | None = None
+    availability: str | None = None
+    image_url: str | None = None
+    found_on: str | None = None  # the results page that listed it
+    sources: dict[str, str] = field(default_factory=dict)
+    # ImagesPipeline's input and output fields.
+    image_urls: list[str] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    # Filled by cfmon's pipelines.
+    image: ImageAnalysis | None = None
+    image_error: str | None = None
+    match: MatchResult | None = None

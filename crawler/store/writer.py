@@ -1,0 +1,204 @@
+"""The one place that writes the database.
+
+Every write is a transaction: a batch of listings (each with its image and match)
+commits whole or not at all, so a crawl killed mid-batch leaves no half-written
+listing. A Store is used from one thread at a time (the store pipeline gives it a
+thread of its own).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+from crawler.errors import DatabaseError
+from crawler.store.migrations import migrations
+
+if TYPE_CHECKING:
+    from crawler.items import Listing
+    from matchers.images import ImageAnalysis
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    written: int
+    new: int
+    flagged: int
+
+
+@dataclass(frozen=True)
+class CatalogPhoto:
+    product: str
+    path: Path
+    msrp: float | None
+    currency: str | None
+    analysis: ImageAnalysis
+
+
+class Store:
+    def __init__(self, db: Database, path: str):
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``."""
+        path = str(path)
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            db = Database(conn)
+            # WAL lets a SQLite browser read while a crawl writes.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            migrations.apply(db)
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{path}: cannot open as a cfmon database ({exc}); "
+                                "give --db a new file name or an existing cfmon database"
+                                ) from None
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs ------------------------------------------------------------------
+
+    def start_run(self, config_path: str, sites: Sequence[str]) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO runs (started_at, status, config_path, sites) VALUES (?, ?, ?, ?)",
+                [utcnow(), "running", config_path, json.dumps(list(sites))])
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, *, status: str, finish_reason: str | None,
+                   stats: dict[str, Any]) -> None:
+        counts = self.db.execute(
+            """SELECT
+                 (SELECT count(*) FROM listings WHERE last_run_id = :run),
+                 (SELECT count(*) FROM listings WHERE first_run_id = :run),
+                 (SELECT count(*) FROM matches WHERE run_id = :run AND flagged = 1)""",
+            {"run": run_id}).fetchone()
+        errors = sum(v for k, v in stats.items()
+                     if k.startswith(("cfmon/errors/", "log_count/ERROR")) and isinstance(v, int))
+        with self.db.atomic():
+            self.db.execute(
+                """UPDATE runs SET finished_at = ?, status = ?, finish_reason = ?,
+                       pages = ?, listings_seen = ?, listings_new = ?, flagged = ?,
+                       errors = ?, stats = ?
+                   WHERE id = ?""",
+                [utcnow(), status, finish_reason, stats.get("cfmon/pages", 0), counts[0],
+                 counts[1], counts[2], errors, json.dumps(stats, default=str, sort_keys=True),
+                 run_id])
+
+    # -- catalog ---------------------------------------------------------------
+
+    def sync_catalog(self, photos: Iterable[CatalogPhoto]) -> None:
+        now = utcnow()
+        with self.db.atomic():
+            for photo in photos:
+                phash, dhash = photo.analysis.hashes.hex()
+                self.db.execute(
+                    """INSERT INTO catalog (product, photo, path, msrp, currency, sha256,
+                           phash, dhash, thumbnail, updated_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (product, photo) DO UPDATE SET
+                           path = excluded.path, msrp = excluded.msrp,
+                           currency = excluded.currency, sha256 = excluded.sha256,
+                           phash = excluded.phash, dhash = excluded.dhash,
+                           thumbnail = excluded.thumbnail, updated_at = excluded.updated_at""",
+                    [photo.product, photo.path.name, str(photo.path), photo.msrp,
+                     photo.currency, photo.analysis.sha256, phash, dhash,
+                     photo.analysis.thumbnail, now])
+
+    # -- listings --------------------------------------------------------------
+
+    def write_batch(self, listings: Sequence[Listing], run_id: int) -> BatchResult:
+        """Write listings with their images and matches in one transaction."""
+        new = flagged = 0
+        now = utcnow()
+        with self.db.atomic():
+            for listing in listings:
+                listing_id, is_new = self._upsert_listing(listing, run_id, now)
+                new += is_new
+                if listing.image_url and (listing.image or listing.image_error):
+                    self._upsert_image(listing.image_url, listing.image, listing.image_error, now)
+                if listing.match is not None:
+                    self._write_match(listing_id, listing, run_id, now)
+                    flagged += listing.match.flagged
+        return BatchResult(len(listings), new, flagged)
+
+    def _upsert_listing(self, listing: Listing, run_id: int, now: str) -> tuple[int, bool]:
+        row = self.db.execute(
+            """INSERT INTO listings (site, url, title, price, currency, seller, brand, sku,
+                   availability, image_url, found_on, sources, first_seen, last_seen,
+                   first_run_id, last_run_id)
+               VALUES (:site, :url, :title, :price, :currency, :seller, :brand, :sku,
+                   :availability, :image_url, :found_on, :sources, :now, :now, :run, :run)
+               ON CONFLICT (url) DO UPDATE SET
+                   site = excluded.site, title = excluded.title, price = excluded.price,
+                   currency = excluded.currency, seller = excluded.seller,
+                   brand = excluded.brand, sku = excluded.sku,
+                   availability = excluded.availability, image_url = excluded.image_url,
+                   found_on = excluded.found_on, sources = excluded.sources,
+                   last_seen = excluded.last_seen, last_run_id = excluded.last_run_id
+               RETURNING id, first_run_id""",
+            {
+                "site": listing.site, "url": listing.url, "title": listing.title,
+                "price": float(listing.price) if listing.price is not None else None,
+                "currency": listing.currency, "seller": listing.seller,
+                "brand": listing.brand, "sku": listing.sku,
+                "availability": listing.availability, "image_url": listing.image_url,
+                "found_on": listing.found_on,
+                "sources": json.dumps(listing.sources, sort_keys=True),
+                "now": now, "run": run_id,
+            }).fetchone()
+        return int(row[0]), row[1] == run_id
+
+    def _upsert_image(self, url: str, analysis: ImageAnalysis | None, error: str | None,
+                      now: str) -> None:
+        phash, dhash = analysis.hashes.hex() if analysis else (None, None)
+        self.db.execute(
+            """INSERT INTO images (url, sha256, width, height, phash, dhash, thumbnail,
+                   fetched_at, error)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (url) DO UPDATE SET
+                   sha256 = excluded.sha256, width = excluded.width,
+                   height = excluded.height, phash = excluded.phash, dhash = excluded.dhash,
+                   thumbnail = excluded.thumbnail, fetched_at = excluded.fetched_at,
+                   error = excluded.error""",
+            [url, analysis.sha256 if analysis else None,
+             analysis.width if analysis else None, analysis.height if analysis else None,
+             phash, dhash, analysis.thumbnail if analysis else None, now, error])
+
+    def _write_match(self, listing_id: int, listing: Listing, run_id: int, now: str) -> None:
+        match = listing.match
+        assert match is not None
+        image = match.image_match
+        self.db.execute(
+            """INSERT INTO matches (listing_id, run_id, score, flagged, product, reasons,
+                   evidence, image_distance, reference_photo, matched_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (listing_id) DO UPDATE SET
+                   run_id = excluded.run_id, score = excluded.score,
+                   flagged = excluded.flagged, product = excluded.product,
+                   reasons = excluded.reasons, evidence = excluded.evidence,
+                   image_distance = excluded.image_distance,
+                   reference_photo = excluded.reference_photo,
+                   matched_at = excluded.matched_at""",
+            [listing_id, run_id, match.score, int(match.flagged), match.product,
+             "\n".join(match.reasons),
+             json.dumps([{"signal": e.signal, "kind": e.kind, "points": e.points,
+                          "reason": e.reason} for e in match.evidence]),
+             image.distance if image else None,
+             image.reference.photo if image else None, now])

@@ -1,0 +1,194 @@
+"""Signals -> one 0-100 score with its reasons, by a fusion a reviewer can redo by hand.
+
+Two sums, each capped, then added:
+
+* **relevance** (cap 40): is this listing about the brand's products at all?
+  image copy of a reference photo 35 (40 at <= 4 bits), brand named in the title
+  25, product name matched 15 (only together with the brand or an image: generic
+  words alone such as "backpack 30L" prove nothing).
+* **suspicion** (cap 60): does it look counterfeit? price at most 35% of MSRP 40,
+  at most 50% 30, at most 70% 15; counterfeit vocabulary 40 (+5 per further
+  term); a disguised brand name ("N0rdvik") 20.
+
+A listing with no relevance scores 0 whatever its vocabulary ("replica watch" of
+another brand is not ours). A listing by an authorized seller scores 0. Because
+relevance is capped at 40, a genuine-looking listing (official photo, right name,
+retail price) stays under the default threshold of 50 until some suspicion adds up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from matchers.images import ImageHashes, ImageMatch, ReferenceIndex
+from matchers.price import price_ratio
+from matchers.text import (
+    best_product,
+    find_brand,
+    find_vocabulary,
+    normalize_seller,
+)
+
+RELEVANCE_CAP = 40
+SUSPICION_CAP = 60
+WEIGHTS = {
+    "image_exact": 40,  # <= 4 bits: the official photo itself, recompressed or resized
+    "image_near": 35,  # <= the configured image_distance
+    "brand": 25,
+    "product": 15,
+    "price_35": 40,
+    "price_50": 30,
+    "price_70": 15,
+    "vocabulary": 40,
+    "vocabulary_more": 5,
+    "disguised_brand": 20,
+}
+PRODUCT_SIMILARITY = 80  # rapidfuzz token_set_ratio at which a product name counts
+
+
+@dataclass(frozen=True)
+class CatalogProduct:
+    name: str
+    msrp: Decimal | None
+    currency: str | None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Catalog:
+    """Everything the matchers know about the brand."""
+
+    brand_names: tuple[str, ...]
+    products: tuple[CatalogProduct, ...]
+    references: ReferenceIndex
+    authorized_sellers: tuple[str, ...] = ()
+    vocabulary: tuple[str, ...] = ()
+    threshold: int = 50
+    image_distance: int = 12
+    _authorized: frozenset[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._authorized = frozenset(normalize_seller(s) for s in self.authorized_sellers)
+
+    def is_authorized(self, seller: str | None) -> bool:
+        return bool(seller) and normalize_seller(seller) in self._authorized
+
+    def product(self, name: str) -> CatalogProduct | None:
+        return next((p for p in self.products if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class ListingFacts:
+    """What the matchers need of a listing."""
+
+    title: str | None
+    price: Decimal | None = None
+    currency: str | None = None
+    seller: str | None = None
+    image_hashes: tuple[ImageHashes, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    signal: str  # image, brand, product, price, vocabulary, disguise, seller
+    kind: str  # "relevance" or "suspicion" (or "override")
+    points: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    score: int
+    flagged: bool
+    product: str | None
+    evidence: tuple[Evidence, ...]
+    image_match: ImageMatch | None = None
+
+    @property
+    def reasons(self) -> list[str]:
+        return [e.reason for e in self.evidence]
+
+
+def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
+    evidence: list[Evidence] = []
+    title = facts.title or ""
+
+    image = _best_image(facts.image_hashes, catalog)
+    if image is not None:
+        ref = image.reference
+        mirrored = ", mirrored" if ref.variant == "mirrored" else ""
+        points = WEIGHTS["image_exact"] if image.distance <= 4 else WEIGHTS["image_near"]
+        bits = "bit" if image.distance == 1 else "bits"
+        evidence.append(Evidence(
+            "image", "relevance", points,
+            f"image: {image.distance} {bits} from reference photo {ref.photo}{mirrored} "
+            f"({ref.product})"))
+
+    brand = find_brand(title, catalog.brand_names) if title else None
+    if brand is not None:
+        evidence.append(Evidence("brand", "relevance", WEIGHTS["brand"],
+                                 f"title names the brand {brand.name!r}"))
+        if not brand.exact:
+            evidence.append(Evidence(
+                "disguise", "suspicion", WEIGHTS["disguised_brand"],
+                f"title disguises the brand: {brand.found!r} for {brand.name!r}"))
+
+    product_name = image.reference.product if image else None
+    match = best_product(title, [(p.name, p.aliases) for p in catalog.products],
+                         catalog.brand_names) if title else None
+    if match is not None and match.similarity >= PRODUCT_SIMILARITY:
+        product_name = product_name or match.name
+        if brand is not None or image is not None:
+            evidence.append(Evidence(
+                "product", "relevance", WEIGHTS["product"],
+                f"title matches product {match.name!r} ({match.similarity:.0f}%)"))
+
+    product = catalog.product(product_name) if product_name else None
+    if product is not None:
+        ratio = price_ratio(facts.price, facts.currency, product.msrp, product.currency)
+        if ratio is not None:
+            points = (WEIGHTS["price_35"] if ratio.ratio <= 0.35 else
+                      WEIGHTS["price_50"] if ratio.ratio <= 0.50 else
+                      WEIGHTS["price_70"] if ratio.ratio <= 0.70 else 0)
+            if points:
+                evidence.append(Evidence(
+                    "price", "suspicion", points,
+                    f"price {ratio.price:.2f} {ratio.currency} is {ratio.percent}% of "
+                    f"MSRP {ratio.msrp:.2f} {product.currency}"))
+
+    terms = find_vocabulary(title, catalog.vocabulary) if title else []
+    if terms:
+        points = WEIGHTS["vocabulary"] + WEIGHTS["vocabulary_more"] * (len(terms) - 1)
+        quoted = ", ".join(repr(t) for t in terms)
+        evidence.append(Evidence("vocabulary", "suspicion", points,
+                                 f"title contains {quoted}"))
+
+    evidence.sort(key=lambda e: -e.points)
+    relevance = min(RELEVANCE_CAP, sum(e.points for e in evidence if e.kind == "relevance"))
+    suspicion = min(SUSPICION_CAP, sum(e.points for e in evidence if e.kind == "suspicion"))
+    score = relevance + suspicion if relevance else 0
+
+    if catalog.is_authorized(facts.seller):
+        evidence.insert(0, Evidence("seller", "override", 0,
+                                    f"seller {facts.seller!r} is authorized: never flagged"))
+        score = 0
+
+    return MatchResult(
+        score=score,
+        flagged=score >= catalog.threshold,
+        product=product_name,
+        evidence=tuple(evidence),
+        image_match=image,
+    )
+
+
+def _best_image(hashes: Sequence[ImageHashes], catalog: Catalog) -> ImageMatch | None:
+    best = None
+    for h in hashes:
+        found = catalog.references.nearest(h)
+        if found is not None and found.distance <= catalog.image_distance:
+            if best is None or found.distance < best.distance:
+                best = found
+    return best

@@ -1,0 +1,179 @@
+"""Brand and product names in listing titles, however disguised; counterfeit vocabulary.
+
+Normalization before matching: Unicode NFKC (full-width letters, ligatures),
+accents stripped (NFKD, combining marks removed), case folding, homoglyphs
+(Cyrillic/Greek letters that look Latin) and leetspeak digits folded to letters,
+and spaced-out letters ("N o r d v i k") joined.
+
+Brand mention: Levenshtein distance (rapidfuzz) between the brand and each title
+window of the same number of words, or the same letters with spaces removed; the
+edit budget grows with the name's length, so a short brand needs an exact token
+(otherwise "Acme" would match "acne").
+
+Product similarity: rapidfuzz ``token_set_ratio`` (a title that contains every word
+of the product name scores 100, extra words do not count against it).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+_HOMOGLYPHS = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d",
+    "ԛ": "q", "ԝ": "w", "ӏ": "l",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+    "τ": "t", "υ": "u", "χ": "x", "ζ": "z", "η": "n",
+})
+_LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t",
+                       "$": "s", "@": "a", "!": "i", "|": "l", "€": "e"})
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_SPACED = re.compile(r"\b(?:\w[ .\-_*]){2,}\w\b")
+
+DEFAULT_VOCABULARY: tuple[str, ...] = (
+    # English
+    "replica", "replicas", "1:1", "aaa", "aaa+", "aaaa", "mirror quality", "mirror copy",
+    "dupe", "dupes", "inspired by", "fake", "knockoff", "knock-off", "knock off",
+    "high copy", "super copy", "top copy", "1:1 copy", "unauthorized copy", "imitation",
+    "not original", "non original", "oem copy", "look-alike", "lookalike",
+    # other languages
+    "réplica", "replika", "replik", "nachbau", "kopie", "imitación", "imitazione",
+    "contrefaçon", "copia", "реплика", "копия", "подделка", "高仿", "复刻", "仿品",
+    "原单", "精仿", "コピー品", "レプリカ",
+)
+
+
+def fold(text: str) -> str:
+    """NFKC, accents off, case folded, homoglyphs to Latin; digits kept."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c))
+    return text.casefold().translate(_HOMOGLYPHS)
+
+
+def normalize(text: str) -> str:
+    """Fold, undo leetspeak, join spaced-out letters, keep words separated by one space."""
+    folded = fold(text)
+    folded = _SPACED.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), folded)
+    words = [w.translate(_LEET) if _is_leet(w) else w
+             for w in re.split(r"\s+", folded)]
+    return " ".join(_WORD.findall(" ".join(words)))
+
+
+def _is_leet(word: str) -> bool:
+    """A word mixing letters with leet digits/symbols ("n0rdv1k"), not a number ("30l")."""
+    letters = sum(c.isalpha() for c in word)
+    leet = sum(c in "0134570$@!|€" for c in word)
+    return letters >= 2 and leet >= 1 and not re.fullmatch(r"\d+[a-z]{0,3}", word)
+
+
+def edit_budget(length: int) -> int:
+    """Edits allowed for a brand name of ``length`` letters."""
+    if length <= 4:
+        return 0
+    if length <= 7:
+        return 1
+    return 2
+
+
+@dataclass(frozen=True)
+class BrandMention:
+    name: str  # the configured brand name or alias that matched
+    found: str  # the title text that matched it
+    exact: bool  # the name stands in the title as written (no disguise)
+    distance: int
+
+
+def find_brand(title: str, names: Sequence[str]) -> BrandMention | None:
+    """The best mention of any brand name in ``title``, or None."""
+    plain = _WORD.findall(fold(title))
+    words = normalize(title).split()
+    best: BrandMention | None = None
+    for name in names:
+        target = normalize(name).split()
+        if not target:
+            continue
+        joined_target = "".join(target)
+        budget = edit_budget(len(joined_target))
+        n = len(target)
+        candidates = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+        # Brand names glued together or split differently ("nord vik", "acmeoutdoor").
+        candidates += ["".join(words[i:i + k]) for k in (1, 2, 3) for i in range(len(words) - k + 1)]
+        for window in candidates:
+            compact = window.replace(" ", "")
+            if abs(len(compact) - len(joined_target)) > budget:
+                continue
+            distance = Levenshtein.distance(compact, joined_target, score_cutoff=budget)
+            if distance > budget:
+                continue
+            exact = _contains(plain, _WORD.findall(fold(name)))
+            mention = BrandMention(name, window, exact, 0 if exact else distance)
+            if best is None or (mention.exact, -mention.distance) > (best.exact, -best.distance):
+                best = mention
+    return best
+
+
+def _contains(words: list[str], target: list[str]) -> bool:
+    n = len(target)
+    return any(words[i:i + n] == target for i in range(len(words) - n + 1))
+
+
+@dataclass(frozen=True)
+class ProductMatch:
+    name: str
+    similarity: float  # 0-100
+
+
+def best_product(title: str, products: Iterable[tuple[str, Sequence[str]]],
+                 brand_names: Sequence[str] = ()) -> ProductMatch | None:
+    """The catalog product whose name (or alias) best matches ``title``.
+
+    Brand words are removed from both sides first: a title that only names the
+    brand must not look like every product of it.
+    """
+    brand_words = {w for name in brand_names for w in normalize(name).split()}
+    title_words = [w for w in normalize(title).split() if w not in brand_words]
+    if not title_words:
+        return None
+    title_text = " ".join(title_words)
+    best: ProductMatch | None = None
+    for product, aliases in products:
+        for name in (product, *aliases):
+            name_words = [w for w in normalize(name).split() if w not in brand_words]
+            if not name_words:
+                continue
+            score = fuzz.token_set_ratio(title_text, " ".join(name_words))
+            if best is None or score > best.similarity:
+                best = ProductMatch(product, float(score))
+    return best
+
+
+def find_vocabulary(title: str, extra: Sequence[str] = ()) -> list[str]:
+    """Counterfeit terms present in ``title``, in the order of the vocabulary."""
+    text = fold(title)
+    found = []
+    for term in (*DEFAULT_VOCABULARY, *extra):
+        folded = fold(term)
+        if _has_term(text, folded) and folded not in found:
+            found.append(folded)
+    return found
+
+
+def _has_term(text: str, term: str) -> bool:
+    if not term.isascii() and not any(c.isalpha() and c.isascii() for c in term):
+        return term in text  # CJK and similar: no word boundaries to honour
+    pattern = r"(?<![\w])" + re.escape(term) + r"(?![\w+])"
+    return re.search(pattern, text) is not None
+
+
+def normalize_seller(name: str) -> str:
+    """Seller names compared without case, accents, punctuation or spacing."""
+    return "".join(_WORD.findall(fold(name)))
