@@ -31,8 +31,8 @@ class Extracted:
 
     values: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
-    # Human-readable notes on what could not be read ("price 'call us' unreadable").
-    problems: list[str] = field(default_factory=list)
+    # Field -> what could not be read ("price 'call us' has no readable amount").
+    problems: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
         return self.values.get(name)
@@ -44,9 +44,16 @@ class Extracted:
         self.values[name] = value
         self.sources[name] = source
 
-    def merge(self, other: Extracted) -> None:
+    def merge(self, other: Extracted, source: str) -> None:
+        """Fill fields still missing from ``other``, recorded as coming from ``source``."""
         for name, value in other.values.items():
-            self.offer(name, value, other.sources.get(name, "card"))
+            self.offer(name, value, source)
+        for name, problem in other.problems.items():
+            self.problems.setdefault(name, problem)
+
+    def unresolved_problems(self) -> dict[str, str]:
+        """Problems with fields that no other source filled in."""
+        return {k: v for k, v in self.problems.items() if self.values.get(k) is None}
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -111,7 +118,7 @@ def _offer_price(out: Extracted, price_text: str | None, currency_text: str | No
         return
     parsed = parse_price(price_text, default_currency)
     if parsed.amount is None:
-        out.problems.append(f"price {price_text!r} has no readable amount")
+        out.problems["price"] = f"price {price_text!r} has no readable amount"
         return
     currency = normalize_currency(currency_text, default_currency) if currency_text else None
     out.offer("price", parsed.amount, source)

@@ -1,0 +1,1 @@
+"""Item pipelines in crawl order: images (fetch + hash), match (score), store (write)."""

@@ -1,0 +1,101 @@
+"""Listing images, fetched through Scrapy's ImagesPipeline and hashed once.
+
+Nothing is written to disk: the hashes and a small thumbnail travel with the item
+to the store pipeline, which keeps them in SQLite. Decoding and hashing run in the
+reactor's thread pool so that a large crawl is not slowed by them. Scrapy's media
+cache makes an image shared by several listings download and hash only once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Request, Response
+from scrapy.pipelines.files import FilesPipeline
+from scrapy.pipelines.images import ImagesPipeline
+from scrapy.pipelines.media import MediaPipeline
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
+
+from matchers.images import ImageError, analyse_image
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseImageStore:
+    """A FilesStore that keeps nothing on disk: image data goes to SQLite instead."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+
+    def persist_file(self, path: str, buf: Any, info: Any, meta: Any = None,
+                     headers: Any = None) -> None:
+        return None
+
+    def stat_file(self, path: str, info: Any) -> dict[str, Any]:
+        return {}  # never cached on disk: always fetch
+
+
+class ListingImagesPipeline(ImagesPipeline):
+    STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "cfmon": DatabaseImageStore}
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        if not crawler.settings.getbool("CFMON_IMAGES_ENABLED"):
+            raise NotConfigured("CFMON_IMAGES_ENABLED is off")
+        return cls("cfmon://sqlite", crawler=crawler)
+
+    async def image_downloaded(self, response: Response, request: Request,
+                               info: MediaPipeline.SpiderInfo, *, item: Any = None) -> str:
+        analysis = await maybe_deferred_to_future(deferToThread(analyse_image, response.body))
+        self._analyses[request.url] = analysis
+        return analysis.sha256
+
+    async def media_downloaded(self, response: Response, request: Request,
+                               info: MediaPipeline.SpiderInfo, *, item: Any = None) -> Any:
+        # A bad image is an expected event on marketplaces: answer it with a one-line
+        # warning and a result that says why, instead of Scrapy's logged traceback.
+        if response.status != 200 or not response.body:
+            what = f"HTTP {response.status}" if response.status != 200 else "empty body"
+            return self._failed(request, what)
+        try:
+            await self.image_downloaded(response, request, info, item=item)
+        except ImageError as exc:
+            return self._failed(request, str(exc))
+        self.inc_stats("downloaded")
+        return {"url": request.url, "path": "", "checksum": self._analyses[request.url].sha256,
+                "status": "downloaded", "analysis": self._analyses.pop(request.url)}
+
+    def media_failed(self, failure: Any, request: Request, info: MediaPipeline.SpiderInfo) -> None:
+        # Returning (not raising) keeps Scrapy from logging a traceback; the media
+        # cache then holds None for this URL, read as "failed" in item_completed.
+        self._failures[request.url] = failure.getErrorMessage() or type(failure.value).__name__
+
+    def _failed(self, request: Request, reason: str) -> dict[str, Any]:
+        self._failures[request.url] = reason
+        return {"url": request.url, "path": "", "checksum": None, "status": "failed",
+                "analysis": None}
+
+    def open_spider(self, spider: Any = None) -> None:
+        super().open_spider()
+        self._analyses: dict[str, Any] = {}
+        self._failures: dict[str, str] = {}
+
+    def item_completed(self, results: list, item: Any, info: MediaPipeline.SpiderInfo) -> Any:
+        adapter = ItemAdapter(item)
+        url = adapter.get("image_url")
+        for ok, value in results:
+            if ok and value and value.get("analysis") is not None:
+                adapter["image"] = value["analysis"]
+                self.crawler.stats.inc_value("cfmon/images/hashed")
+                return item
+        if results:
+            reason = self._failures.get(url, "download failed")
+            adapter["image_error"] = reason
+            logger.warning("image skipped (%s) at %s for listing %s", reason, url,
+                           adapter.get("url"))
+            self.crawler.stats.inc_value("cfmon/errors/image")
+        return item

@@ -1,0 +1,34 @@
+"""Scores every listing against the brand's catalog (see matchers.score)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.exceptions import NotConfigured
+
+from crawler.catalog import build_catalog
+from crawler.items import Listing
+from matchers.score import Catalog, ListingFacts, score_listing
+
+
+class MatchPipeline:
+    def __init__(self, catalog: Catalog, crawler: Any):
+        self.catalog = catalog
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        config = crawler.settings.get("CFMON_CONFIG")
+        if config is None:
+            raise NotConfigured("MatchPipeline needs CFMON_CONFIG")
+        return cls(build_catalog(config), crawler)
+
+    def process_item(self, item: Listing, spider: Any = None) -> Listing:
+        hashes = (item.image.hashes,) if item.image is not None else ()
+        item.match = score_listing(
+            ListingFacts(title=item.title, price=item.price, currency=item.currency,
+                         seller=item.seller, image_hashes=hashes),
+            self.catalog)
+        if item.match.flagged:
+            self.crawler.stats.inc_value("cfmon/flagged")
+        return item

@@ -1,0 +1,103 @@
+"""Hands listings to the Store in batches, on a thread of its own.
+
+The SQLite connection lives on one dedicated thread, so writes never block
+Scrapy's reactor and never race each other. A batch is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from crawler.catalog import catalog_photos
+from crawler.items import Listing
+from crawler.store.writer import Store
+
+logger = logging.getLogger(__name__)
+
+
+class StorePipeline:
+    def __init__(self, crawler: Any, db_path: str, batch_size: int, flush_seconds: float):
+        self.crawler = crawler
+        self.db_path = db_path
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.config = crawler.settings.get("CFMON_CONFIG")
+        self.store: Store | None = None
+        self.run_id: int | None = None
+        self._batch: list[Listing] = []
+        self._last_flush = time.monotonic()
+        self._pool = ThreadPool(minthreads=1, maxthreads=1, name="cfmon-store")
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        settings = crawler.settings
+        db_path = settings.get("CFMON_DB")
+        if not db_path or settings.get("CFMON_CONFIG") is None:
+            raise NotConfigured("StorePipeline needs CFMON_DB and CFMON_CONFIG")
+        pipeline = cls(crawler, db_path, settings.getint("CFMON_STORE_BATCH_SIZE"),
+                       settings.getfloat("CFMON_STORE_FLUSH_SECONDS"))
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
+
+    def _in_thread(self, fn, *args: Any) -> Deferred:
+        from twisted.internet import reactor  # the one Scrapy installed, not a default
+
+        return deferToThreadPool(reactor, self._pool, fn, *args)
+
+    async def open_spider(self, spider: Any = None) -> None:
+        self._pool.start()
+        sites = [s.name for s in self.crawler.spider.sites]
+        photos = catalog_photos(self.config.products, str(self.config.path))
+
+        def opening() -> int:
+            self.store = Store.open(self.db_path)
+            self.store.sync_catalog(photos)
+            return self.store.start_run(str(self.config.path), sites)
+
+        self.run_id = await maybe_deferred_to_future(self._in_thread(opening))
+        self.crawler.stats.set_value("cfmon/run_id", self.run_id)
+
+    async def process_item(self, item: Listing, spider: Any = None) -> Listing:
+        self._batch.append(item)
+        due = time.monotonic() - self._last_flush >= self.flush_seconds
+        if len(self._batch) >= self.batch_size or due:
+            await self._flush()
+        return item
+
+    async def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        self._last_flush = time.monotonic()
+        if not batch or self.store is None:
+            return
+        result = await maybe_deferred_to_future(
+            self._in_thread(self.store.write_batch, batch, self.run_id))
+        stats = self.crawler.stats
+        stats.inc_value("cfmon/stored", result.written)
+        stats.inc_value("cfmon/new", result.new)
+
+    async def close_spider(self, spider: Any = None) -> None:
+        await self._flush()
+
+    async def spider_closed(self, spider: Any, reason: str) -> None:
+        stats = dict(self.crawler.stats.get_stats())
+        status = "finished" if reason == "finished" else "failed"
+
+        def finishing() -> None:
+            if self.store is not None and self.run_id is not None:
+                self.store.finish_run(self.run_id, status=status, finish_reason=reason,
+                                      stats=stats)
+                self.store.close()
+
+        try:
+            await maybe_deferred_to_future(self._in_thread(finishing))
+        finally:
+            self._pool.stop()

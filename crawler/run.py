@@ -1,0 +1,68 @@
+"""Running one crawl in this process, and reading back what it did."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from crawler.catalog import catalog_photos
+from crawler.config import Config
+from crawler.settings import crawl_settings
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    status: str
+    finish_reason: str | None
+    pages: int
+    listings_seen: int
+    listings_new: int
+    flagged: int
+    errors: int
+    stats: dict[str, Any]
+
+
+def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
+              **overrides: Any) -> RunSummary:
+    """Crawl ``config``'s sites into ``db_path``; blocks until the crawl ends.
+
+    Starts Twisted's reactor, so it can run once per process.
+    """
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spiders.marketplace import MarketplaceSpider
+
+    if sites:
+        for name in sites:
+            config.site(name)  # raises ConfigError naming the known sites
+    catalog_photos(config.products, str(config.path))  # bad reference photo: fail first
+    process = CrawlerProcess(crawl_settings(config, db_path, sites, **overrides),
+                             install_root_handler=True)
+    crawler = process.create_crawler(MarketplaceSpider)
+    process.crawl(crawler)
+    process.start()
+    run_id = crawler.stats.get_value("cfmon/run_id")
+    return read_run(db_path, run_id)
+
+
+def read_run(db_path: str, run_id: int | None) -> RunSummary:
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.row_factory = sqlite3.Row
+        if run_id is None:
+            row = conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        else:
+            row = conn.execute("SELECT * FROM runs WHERE id = ?", [run_id]).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise RuntimeError(f"{db_path}: the crawl recorded no run")
+    return RunSummary(
+        run_id=row["id"], status=row["status"], finish_reason=row["finish_reason"],
+        pages=row["pages"] or 0, listings_seen=row["listings_seen"] or 0,
+        listings_new=row["listings_new"] or 0, flagged=row["flagged"] or 0,
+        errors=row["errors"] or 0, stats=json.loads(row["stats"] or "{}"),
+    )

@@ -1,0 +1,77 @@
+"""Every Scrapy and cfmon setting cfmon uses, in one place.
+
+cfmon's own settings share the ``CFMON_`` prefix; the config file's ``[crawl]``
+table overrides the politeness ones (see ``crawl_settings``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crawler import __version__
+
+if TYPE_CHECKING:
+    from crawler.config import Config
+
+BOT_NAME = "cfmon"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# -- cfmon -------------------------------------------------------------------------
+CFMON_CONFIG = None  # a crawler.config.Config, set by `cfmon crawl`
+CFMON_DB = None  # path of the SQLite database
+CFMON_SITES = None  # names of the sites to crawl; None = all
+CFMON_IMAGES_ENABLED = True
+CFMON_STORE_BATCH_SIZE = 50  # listings per write transaction
+CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands steadily
+
+# -- politeness --------------------------------------------------------------------
+USER_AGENT = f"cfmon/{__version__} (+https://github.com/cfmon/cfmon; counterfeit monitor)"
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.5
+DOWNLOAD_TIMEOUT = 30
+RETRY_TIMES = 2
+COOKIES_ENABLED = False
+# A listing page or image larger than this is not a page or image we want.
+DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+
+# -- pipeline ----------------------------------------------------------------------
+ITEM_PIPELINES = {
+    "crawler.pipelines.images.ListingImagesPipeline": 100,
+    "crawler.pipelines.match.MatchPipeline": 200,
+    "crawler.pipelines.store.StorePipeline": 300,
+}
+# Images redirect often (CDNs); follow them.
+MEDIA_ALLOW_REDIRECTS = True
+
+LOG_LEVEL = "INFO"
+TELNETCONSOLE_ENABLED = False
+
+
+def crawl_settings(config: Config, db_path: str, sites: list[str] | None = None,
+                   **overrides: Any) -> dict[str, Any]:
+    """The settings of one `cfmon crawl`: these defaults, the config's [crawl] table,
+    then ``overrides``."""
+    settings = {k: v for k, v in globals().items() if k.isupper()}
+    settings.update(CFMON_CONFIG=config, CFMON_DB=db_path, CFMON_SITES=sites)
+    crawl = config.crawl
+    if crawl.user_agent:
+        settings["USER_AGENT"] = crawl.user_agent
+    if crawl.download_delay is not None:
+        settings["DOWNLOAD_DELAY"] = crawl.download_delay
+        settings["AUTOTHROTTLE_START_DELAY"] = max(crawl.download_delay, 0.01)
+    if crawl.concurrent_requests_per_domain is not None:
+        settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = crawl.concurrent_requests_per_domain
+    if crawl.timeout is not None:
+        settings["DOWNLOAD_TIMEOUT"] = crawl.timeout
+    settings["AUTOTHROTTLE_ENABLED"] = crawl.autothrottle
+    settings["ROBOTSTXT_OBEY"] = crawl.obey_robots
+    settings.update(overrides)
+    return settings

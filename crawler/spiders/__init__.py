@@ -1,0 +1,1 @@
+"""cfmon has one spider, configured per site from the monitor config."""

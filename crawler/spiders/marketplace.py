@@ -1,0 +1,160 @@
+"""The one generic spider: every site comes from the monitor config.
+
+results page -> listing cards (site selectors) -> [product page] -> Listing item.
+A page, card or field that cannot be read is logged with its URL, counted in the
+``cfmon/errors/*`` stats and skipped; the crawl goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Request, Response, TextResponse
+from twisted.python.failure import Failure
+
+from crawler.config import Config, Site
+from crawler.extract.page import Extracted, absolute_url, extract_card, extract_product
+from crawler.extract.selectors import select, select_text
+from crawler.items import Listing
+
+
+class MarketplaceSpider(scrapy.Spider):
+    name = "marketplace"
+
+    def __init__(self, config: Config, sites: list[str] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.config = config
+        self.sites = [config.site(name) for name in sites] if sites else list(config.sites)
+        # Listing URLs already emitted: a listing shown on two results pages (or for
+        # two queries) is one listing.
+        self._seen: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> MarketplaceSpider:
+        config = kwargs.pop("config", None) or crawler.settings.get("CFMON_CONFIG")
+        if config is None:
+            raise NotConfigured("the marketplace spider needs CFMON_CONFIG (use `cfmon crawl`)")
+        sites = kwargs.pop("sites", None) or crawler.settings.getlist("CFMON_SITES") or None
+        spider = super().from_crawler(crawler, *args, config=config, sites=sites, **kwargs)
+        return spider
+
+    async def start(self) -> AsyncIterator[Request]:
+        for site in self.sites:
+            for url in site.start_urls:
+                yield self._results_request(url, site, page=1)
+
+    def _results_request(self, url: str, site: Site, page: int) -> Request:
+        return Request(url, callback=self.parse_results, errback=self.on_error,
+                       cb_kwargs={"site": site, "page": page},
+                       meta={"cfmon_site": site.name, "cfmon_kind": "results"})
+
+    def parse_results(self, response: Response, site: Site, page: int) -> Iterator[Any]:
+        if not self._is_page(response, site):
+            return
+        self._count(site, "pages")
+        cards = select(response, site.results["listing"])
+        if not cards:
+            self.logger.warning("no listings: selector %r matched nothing at %s",
+                                site.results["listing"], response.url)
+            self._count(site, "errors/no_listings")
+        for position, card in enumerate(cards, 1):
+            try:
+                extracted = extract_card(card, site.results, response.url, site.currency)
+            except Exception:
+                self.logger.exception("listing card %d unreadable at %s", position, response.url)
+                self._count(site, "errors/card")
+                continue
+            url = extracted.values.pop("url", None)
+            if not url:
+                self.logger.warning("listing card %d at %s has no URL (selector %r)",
+                                    position, response.url, site.results["url"])
+                self._count(site, "errors/card_without_url")
+                continue
+            if url in self._seen:
+                continue
+            self._seen.add(url)
+            if site.follows_product_pages:
+                yield Request(url, callback=self.parse_product, errback=self.on_error,
+                              cb_kwargs={"site": site, "card": extracted,
+                                         "found_on": response.url},
+                              meta={"cfmon_site": site.name, "cfmon_kind": "product"})
+            else:
+                yield self._listing(site, url, extracted, response.url)
+
+        next_query = site.results.get("next_page")
+        if next_query and page < site.max_pages:
+            href = select_text(response, next_query, join=False)
+            next_url = absolute_url(href, response.url) if href else None
+            if next_url and next_url != response.url:
+                yield self._results_request(next_url, site, page + 1)
+
+    def parse_product(self, response: Response, site: Site, card: Extracted,
+                      found_on: str) -> Iterator[Listing]:
+        if not self._is_page(response, site):
+            return
+        self._count(site, "pages")
+        try:
+            extracted = extract_product(response.text, response.url, site.product,
+                                        site.currency)
+        except Exception:
+            self.logger.exception("product page unreadable at %s", response.url)
+            self._count(site, "errors/product_page")
+            return
+        extracted.merge(card, "card")
+        url = response.request.url if response.request else response.url
+        yield self._listing(site, url, extracted, found_on)
+
+    def _listing(self, site: Site, url: str, extracted: Extracted, found_on: str) -> Listing:
+        for problem in extracted.unresolved_problems().values():
+            self.logger.warning("%s at %s", problem, url)
+            self._count(site, "errors/bad_field")
+        values = extracted.values
+        for name in ("title", "price"):
+            if values.get(name) is None:
+                self.logger.info("listing without %s at %s", name, url)
+                self._count(site, f"missing/{name}")
+        image = values.get("image")
+        self._count(site, "listings")
+        return Listing(
+            site=site.name,
+            url=url,
+            title=values.get("title"),
+            price=values.get("price"),
+            currency=values.get("currency"),
+            seller=values.get("seller"),
+            brand=values.get("brand"),
+            sku=values.get("sku"),
+            availability=values.get("availability"),
+            image_url=image,
+            found_on=found_on,
+            sources=dict(extracted.sources),
+            image_urls=[image] if image else [],
+        )
+
+    def _is_page(self, response: Response, site: Site) -> bool:
+        if not isinstance(response, TextResponse):
+            self.logger.warning("not an HTML page (%s) at %s",
+                                response.headers.get("Content-Type", b"?").decode(errors="replace"),
+                                response.url)
+            self._count(site, "errors/not_html")
+            return False
+        return True
+
+    def on_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        site = request.meta.get("cfmon_site", "?")
+        kind = request.meta.get("cfmon_kind", "page")
+        response = getattr(failure.value, "response", None)
+        what = f"HTTP {response.status}" if response is not None else \
+            f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
+        self.logger.warning("%s page failed (%s) at %s", kind, what, request.url)
+        self.crawler.stats.inc_value("cfmon/errors/fetch")
+        self.crawler.stats.inc_value(f"cfmon/sites/{site}/errors/fetch")
+
+    def _count(self, site: Site, key: str) -> None:
+        stats = self.crawler.stats
+        stats.inc_value(f"cfmon/{key}")
+        stats.inc_value(f"cfmon/sites/{site.name}/{key}")
