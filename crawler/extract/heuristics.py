@@ -56,8 +56,11 @@ def _price_text(page: Selector) -> tuple[str | None, str | None]:
         marker = f"{node.attrib.get('class', '')} {node.attrib.get('id', '')}".lower()
         if any(word in marker for word in _NOT_CURRENT):
             continue
-        if node.xpath("ancestor::*[self::s or self::del or self::strike]"):
+        if node.xpath("self::s or self::del or self::strike or "
+                      "ancestor::*[self::s or self::del or self::strike]").get() == "1":
             continue
+        if node.xpath(".//*[contains(translate(@class, 'PRICE', 'price'), 'price')]"):
+            continue  # a container of prices; its inner elements say which is which
         text = clean(" ".join(node.css("::text").getall()))
         if text and len(text) <= 40 and parse_price(text).currency:
             return text, None

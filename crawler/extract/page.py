@@ -105,10 +105,12 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
             out.offer("currency", currency, source)
         out.offer(name, value, source)
 
-    for name, (value, source) in heuristic_fields(page, url, default_currency).items():
-        if name == "currency" and out.values.get("price") is not None:
-            continue
-        out.offer(name, value, source)
+    heuristic = heuristic_fields(page, url, default_currency)
+    if out.values.get("price") is None and "price" in heuristic:
+        out.offer("currency", heuristic.get("currency", (None, ""))[0], "heuristic")
+    for name, (value, source) in heuristic.items():
+        if name != "currency":
+            out.offer(name, value, source)
     return out
 
 

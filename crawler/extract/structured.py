@@ -132,7 +132,7 @@ def _offers(value: Any) -> Iterator[Offer]:
 def _seller(offers: Any) -> str | None:
     for offer in offers if isinstance(offers, list) else [offers]:
         if isinstance(offer, dict):
-            name = _name(offer.get("seller"))
+            name = _name(offer.get("seller")) or _seller(offer.get("offers"))
             if name:
                 return name
     return None

@@ -1,0 +1,125 @@
+"""Extraction, field by field, on pages written for cfmon under fixtures/pages."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from parsel import Selector
+
+from crawler.cli import main
+from crawler.extract.page import extract_card, extract_product, image_url
+from crawler.extract.price import normalize_currency, parse_price
+
+PAGES = Path(__file__).resolve().parent.parent / "fixtures" / "pages"
+EXPECTED = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
+BASE = "https://shop.example.test/item/1"
+
+
+@pytest.mark.parametrize("page", sorted(EXPECTED))
+@pytest.mark.parametrize("field", ["title", "price", "currency", "brand", "sku", "image",
+                                   "seller", "availability", "sources"])
+def test_saved_page_field(page: str, field: str) -> None:
+    html = (PAGES / page).read_text(encoding="utf-8")
+    got = extract_product(html, BASE).as_json()
+    assert got[field] == EXPECTED[page][field]
+
+
+def test_extract_command_prints_one_json_line_per_page_in_order(tmp_path: Path) -> None:
+    gz = tmp_path / "boots.html.gz"
+    gz.write_bytes(gzip.compress((PAGES / "microdata-offer.html").read_bytes()))
+    pages = [str(PAGES / "jsonld-graph-aggregate.html"), str(gz)]
+    result = CliRunner().invoke(main, ["extract", "--url", BASE, *pages])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["title"] for line in lines] == ["Lumo Desk Lamp", "Wanderer Hiking Boots"]
+    assert list(lines[0])[:7] == ["title", "price", "currency", "brand", "sku", "image", "seller"]
+    assert lines[1]["price"] == "89.95"
+
+
+def test_extract_command_reports_an_unreadable_file_and_goes_on(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.html"
+    result = CliRunner().invoke(main, ["extract", str(missing), str(PAGES / "visible-only.html")])
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert str(missing) in lines[0]["error"]
+    assert lines[1]["title"] == "Canvas tote bag"
+
+
+def test_extract_command_uses_a_sites_product_selectors(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.toml"
+    config.write_text("""
+[brand]
+name = "Lumo"
+[[sites]]
+name = "lighthouse"
+start_urls = ["https://shop.example.test/"]
+currency = "SEK"
+[sites.results]
+listing = "li"
+url = "a::attr(href)"
+[sites.product]
+title = "title::text"
+price = "p"
+""", encoding="utf-8")
+    result = CliRunner().invoke(main, ["extract", "--config", str(config), "--site", "lighthouse",
+                                       str(PAGES / "jsonld-graph-aggregate.html")])
+    got = json.loads(result.output)
+    assert got["title"] == "Lumo Desk Lamp | LightHouse Shop"
+    assert got["sources"]["title"] == "selector"
+    assert (got["price"], got["currency"], got["sources"]["price"]) == ("1049.50", "SEK", "selector")
+
+
+@pytest.mark.parametrize(("text", "amount", "currency"), [
+    ("US $1,299.00", "1299.00", "USD"),
+    ("1.299,00 €", "1299.00", "EUR"),
+    ("£48.99", "48.99", "GBP"),
+    ("249 руб.", "249", "RUB"),
+    ("CHF 12.50", "12.50", "CHF"),
+    ("12,99 zł", "12.99", "PLN"),
+    ("$ 37 . 30", "37.30", "USD"),
+    ("Call for price", None, None),
+])
+def test_price_strings(text: str, amount: str | None, currency: str | None) -> None:
+    parsed = parse_price(text)
+    assert parsed.amount == (Decimal(amount) if amount else None)
+    assert parsed.currency == currency
+
+
+def test_ambiguous_symbols_follow_the_sites_currency() -> None:
+    assert parse_price("$15.00", default_currency="CAD").currency == "CAD"
+    assert parse_price("$15.00", default_currency="EUR").currency == "USD"
+    assert parse_price("15.00", default_currency="EUR").currency == "EUR"
+    assert normalize_currency("RUR") == "RUB"
+
+
+def test_card_reads_lazy_image_and_resolves_relative_urls() -> None:
+    card = Selector(text="""<li class="r"><a class="t" href="../item/7?ref=s#top">Pack</a>
+        <span class="p">US $<b>39</b>.00</span><img src="data:image/gif;base64,R0l"
+        data-src="/img/7.jpg"><b class="shop"> Shop
+        A </b></li>""")
+    selectors = {"listing": "li.r", "url": "a.t::attr(href)", "title": "a.t::text",
+                 "price": "span.p", "image": "img::attr(data-src)", "seller": "b.shop::text"}
+    got = extract_card(card, selectors, "https://m.example.test/search/page-2")
+    assert got.values == {"url": "https://m.example.test/item/7?ref=s", "title": "Pack",
+                          "price": Decimal("39.00"), "currency": "USD",
+                          "image": "https://m.example.test/img/7.jpg", "seller": "Shop A"}
+
+
+def test_bad_price_on_a_card_is_a_named_problem_not_a_crash() -> None:
+    card = Selector(text='<li><a href="/x">X</a><span>price on request</span></li>')
+    got = extract_card(card, {"listing": "li", "url": "a::attr(href)", "price": "span::text"},
+                       "https://m.example.test/")
+    assert "price" not in got.values
+    assert got.problems == {"price": "price 'price on request' has no readable amount"}
+
+
+def test_image_url_from_srcset_takes_the_largest() -> None:
+    assert image_url("/a.jpg 320w, /b.jpg 1024w, /c.jpg 640w", "https://x.test/p") == \
+        "https://x.test/b.jpg"
+    assert image_url("//cdn.x.test/a.jpg", "https://x.test/p") == "https://cdn.x.test/a.jpg"
+    assert image_url("data:image/gif;base64,AAAA", "https://x.test/p") is None
