@@ -94,7 +94,9 @@ class BrandMention:
 
 def find_brand(title: str, names: Sequence[str]) -> BrandMention | None:
     """The best mention of any brand name in ``title``, or None."""
-    plain = _WORD.findall(fold(title))
+    # "Exact" is judged on the title as written (only NFKC and case folded): an
+    # accent or a Cyrillic letter inside the brand name is a disguise.
+    plain = _WORD.findall(unicodedata.normalize("NFKC", title).casefold())
     words = normalize(title).split()
     best: BrandMention | None = None
     for name in names:
@@ -114,11 +116,24 @@ def find_brand(title: str, names: Sequence[str]) -> BrandMention | None:
             distance = Levenshtein.distance(compact, joined_target, score_cutoff=budget)
             if distance > budget:
                 continue
-            exact = _contains(plain, _WORD.findall(fold(name)))
-            mention = BrandMention(name, window, exact, 0 if exact else distance)
+            exact = _contains(plain, _WORD.findall(unicodedata.normalize("NFKC", name).casefold()))
+            mention = BrandMention(name, _as_written(title, compact), exact,
+                                   0 if exact else distance)
             if best is None or (mention.exact, -mention.distance) > (best.exact, -best.distance):
                 best = mention
     return best
+
+
+def _as_written(title: str, compact: str) -> str:
+    """The shortest run of the title's own words that normalizes to ``compact``, so a
+    reviewer sees "N0rdvik", not its folded form."""
+    raw = title.split()
+    for size in range(1, len(raw) + 1):
+        for i in range(len(raw) - size + 1):
+            piece = " ".join(raw[i:i + size])
+            if normalize(piece).replace(" ", "") == compact:
+                return piece.strip(".,;:!?()[]\"'")
+    return compact
 
 
 def _contains(words: list[str], target: list[str]) -> bool:

@@ -135,7 +135,12 @@ class MarketplaceSpider(scrapy.Spider):
         )
 
     def _is_page(self, response: Response, site: Site) -> bool:
-        if not isinstance(response, TextResponse):
+        content_type = response.headers.get("Content-Type", b"").decode(errors="replace").lower()
+        # Servers mislabel pages both ways: trust a declared HTML type, else the body,
+        # which must open with markup ("%PDF", an image or JSON is not a page).
+        declared_html = "html" in content_type or "xml" in content_type
+        looks_html = response.body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+        if not isinstance(response, TextResponse) or not (declared_html or looks_html):
             self.logger.warning("not an HTML page (%s) at %s",
                                 response.headers.get("Content-Type", b"?").decode(errors="replace"),
                                 response.url)

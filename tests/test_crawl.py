@@ -1,0 +1,270 @@
+"""Whole crawls through the real Scrapy engine, in a subprocess, against loopback servers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from crawler.demo import demo_config_text
+from tests.conftest import FIXTURES, run_cfmon
+from tests.mockserver import MockServer
+
+
+def rows(db: Path, sql: str) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    shutil.copytree(FIXTURES / "demo" / "catalog", tmp_path / "catalog", dirs_exist_ok=True)
+    path = tmp_path / "monitor.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- the demo marketplaces ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_crawl(tmp_path_factory) -> tuple[Path, str, MockServer]:
+    tmp_path = tmp_path_factory.mktemp("demo")
+    with MockServer(FIXTURES / "sites") as server:
+        text, _ = demo_config_text(server.url)
+        config = write_config(tmp_path, text)
+        result = run_cfmon("crawl", "--config", str(config), "--db", str(tmp_path / "c.db"),
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path / "c.db", result.stderr + result.stdout, server
+
+
+EXPECTED = json.loads((FIXTURES / "demo" / "expected.json").read_text(encoding="utf-8"))
+
+
+def test_every_demo_listing_is_found_once(demo_crawl) -> None:
+    db, _, server = demo_crawl
+    got = sorted(r["url"].replace(server.url, "") for r in rows(db, "SELECT url FROM listings"))
+    assert got == sorted(e["path"] for e in EXPECTED)
+
+
+@pytest.mark.parametrize("field", ["title", "price", "currency", "seller"])
+def test_demo_listing_fields_are_exact(demo_crawl, field: str) -> None:
+    db, _, server = demo_crawl
+    by_path = {r["url"].replace(server.url, ""): r for r in rows(db, "SELECT * FROM listings")}
+    for expected in EXPECTED:
+        value = by_path[expected["path"]][field]
+        if field == "price" and value is not None:
+            value = Decimal(str(value)).quantize(Decimal(expected["price"]))
+            assert str(value) == expected["price"], expected["path"]
+        else:
+            assert value == expected[field], expected["path"]
+
+
+def test_demo_flags_exactly_the_counterfeits_with_reasons(demo_crawl) -> None:
+    db, _, server = demo_crawl
+    queue = rows(db, "SELECT url, score, reasons FROM review_queue")
+    flagged = {r["url"].replace(server.url, "") for r in queue}
+    assert flagged == {e["path"] for e in EXPECTED if e["counterfeit"]}
+    assert [r["score"] for r in queue] == sorted((r["score"] for r in queue), reverse=True)
+    assert all(r["reasons"] for r in queue)
+
+
+def test_demo_images_are_hashed_once_with_thumbnails(demo_crawl) -> None:
+    db, _, _ = demo_crawl
+    images = rows(db, "SELECT url, phash, length(thumbnail) AS size, error FROM images")
+    hashed = [i for i in images if i["phash"]]
+    assert len(hashed) == 22 and len({i["url"] for i in images}) == len(images)
+    assert all(len(i["phash"]) == 16 and 0 < i["size"] <= 100_000 for i in hashed)
+    assert [i["error"] for i in images if not i["phash"]] == ["HTTP 404"]
+
+
+def test_demo_faults_are_logged_with_their_urls(demo_crawl) -> None:
+    _, log, server = demo_crawl
+    assert f"product page failed (HTTP 404) at {server.url}/trendhub/p/removed-listing.html" in log
+    assert f"image skipped (HTTP 404) at {server.url}/bazaar/img/b12.jpg" in log
+    assert f"price 'Call for price' has no readable amount at {server.url}/bazaar/item/b9" in log
+
+
+def test_demo_run_is_recorded(demo_crawl) -> None:
+    db, log, _ = demo_crawl
+    (run,) = rows(db, "SELECT * FROM runs")
+    assert (run["status"], run["finish_reason"]) == ("finished", "finished")
+    assert (run["pages"], run["listings_seen"], run["flagged"]) == (16, 23, 8)
+    assert "run 1 finished (finished): 16 pages, 23 listings (23 new), 8 flagged" in log
+    catalog = rows(db, "SELECT product, phash FROM catalog ORDER BY product")
+    assert [c["product"] for c in catalog] == ["Nordvik Summit Down Jacket",
+                                               "Nordvik Thermo Flask 750ml",
+                                               "Nordvik Trail Backpack 30L"]
+
+
+def test_the_crawler_announces_itself_and_obeys_robots(demo_crawl) -> None:
+    _, _, server = demo_crawl
+    assert "/robots.txt" in server.requested
+
+
+# -- a marketplace the spider has never seen -----------------------------------------
+
+CARD = """<article class="offer">
+  <h3 class="name"><a href="{href}">{title}</a></h3>
+  <picture><img loading="lazy" src="/static/blank.gif" data-lazy="{img}"></picture>
+  <p class="cost"><span>{price}</span></p>
+  <footer>by <em>{seller}</em></footer>
+</article>"""
+
+JSONLD_PAGE = """<!DOCTYPE html><html><head><title>{title} | Structo</title>
+<script type="application/ld+json">{data}</script></head>
+<body><div id="app">{title}</div></body></html>"""
+
+
+def build_unseen_marketplace(root: Path) -> dict[str, tuple[str, str, str]]:
+    """Two sites in markup unlike the demo's; returns url path -> (title, price, currency)."""
+    expected = {}
+    photo = (FIXTURES / "demo" / "catalog" / "summit-jacket.jpg").read_bytes()
+    (root / "cards" / "img").mkdir(parents=True)
+    (root / "cards" / "img" / "ok.jpg").write_bytes(photo)
+    other = FIXTURES / "sites" / "marketo" / "pics" / "1005.jpg"  # another brand's backpack
+    (root / "cards" / "img" / "other.jpg").write_bytes(other.read_bytes())
+    (root / "cards" / "img" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    pages = [
+        [("/cards/o/1", "Nordvik Summit Down Jacket", "1.299,00 €", "1299.00", "ok.jpg"),
+         ("/cards/o/2", "Winter jacket &amp; gloves", "49,90 €", "49.90", "missing.jpg")],
+        [("/cards/o/3", "Nordvik Summit jacket replica", "89,00 €", "89.00", "corrupt.jpg"),
+         ("/cards/o/1", "Nordvik Summit Down Jacket", "1.299,00 €", "1299.00", "ok.jpg"),
+         ("/cards/o/4", "Mystery box", "ask the seller", None, "ok.jpg")],
+        [("/cards/o/5", "Down jacket, blue", "120,00 €", "120.00", "other.jpg")],
+    ]
+    for n, cards in enumerate(pages, 1):
+        html = "".join(CARD.format(href=h, title=t, price=p, img=f"img/{i}", seller="s" + h[-1])
+                       for h, t, p, _, i in cards)
+        nxt = f'<a class="pager-next" href="/cards/list-{n + 1}">more</a>' if n < len(pages) else ""
+        # An empty article (no link) is an ad slot: skipped with a warning.
+        (root / "cards" / f"list-{n}").write_text(
+            f"<html><body><main>{html}<article class='offer'>ad</article></main>{nxt}"
+            f"</body></html>", encoding="utf-8")
+        for href, title, _, amount, _ in cards:
+            expected[href] = (title.replace("&amp;", "&"), amount, "EUR" if amount else None)
+
+    (root / "structo" / "item").mkdir(parents=True)
+    (root / "structo" / "private").mkdir()
+    links = []
+    products = [("a", "Nordvik Thermo Flask 750ml", "9.99", "GBP"),
+                ("b", "Steel bottle", "15", "GBP"),
+                ("c", "Nordvik Trail Backpack 30L", "129.00", "USD")]
+    for slug, title, price, currency in products:
+        data = {"@context": "https://schema.org", "@type": "Product", "name": title,
+                "offers": {"@type": "Offer", "price": price, "priceCurrency": currency}}
+        (root / "structo" / "item" / f"{slug}.html").write_text(
+            JSONLD_PAGE.format(title=title, data=json.dumps(data)), encoding="utf-8")
+        links.append(f"item/{slug}.html")
+        expected[f"/structo/item/{slug}.html"] = (title, str(Decimal(price)), currency)
+    (root / "structo" / "item" / "pdf.html").write_bytes(b"%PDF-1.4 binary")
+    (root / "structo" / "private" / "x.html").write_text("secret", encoding="utf-8")
+    links += ["item/pdf.html", "item/boom.html", "private/x.html", "item/a.html"]
+    (root / "structo" / "index.html").write_text(
+        "<html><body><ol>" + "".join(f'<li><a class="go" href="{h}">{h}</a></li>' for h in links)
+        + "</ol></body></html>", encoding="utf-8")
+    (root / "robots.txt").write_text("User-agent: *\nDisallow: /structo/private/\n")
+    return expected
+
+
+UNSEEN_CONFIG = """
+[brand]
+name = "Nordvik"
+[[products]]
+name = "Nordvik Summit Down Jacket"
+msrp = 249.0
+currency = "EUR"
+images = ["catalog/summit-jacket.jpg"]
+[crawl]
+download_delay = 0
+autothrottle = false
+
+[[sites]]
+name = "cards"
+start_urls = ["{server}/cards/list-1"]
+[sites.results]
+listing = "article.offer"
+url = "h3.name a::attr(href)"
+title = "h3.name a::text"
+price = "p.cost"
+image = "img::attr(data-lazy)"
+seller = "footer em::text"
+next_page = "a.pager-next::attr(href)"
+
+[[sites]]
+name = "structo"
+start_urls = ["{server}/structo/index.html"]
+[sites.results]
+listing = "ol > li"
+url = "a.go::attr(href)"
+[sites.product]
+"""
+
+
+@pytest.fixture(scope="module")
+def unseen_crawl(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("unseen")
+    expected = build_unseen_marketplace(tmp_path / "www")
+    with MockServer(tmp_path / "www") as server:
+        server.faults["/structo/item/boom.html"] = (500, "text/html", b"<h1>oops</h1>")
+        server.faults["/structo/item/pdf.html"] = (200, "application/pdf", b"%PDF-1.4 binary")
+        config = write_config(tmp_path, UNSEEN_CONFIG.replace("{server}", server.url))
+        result = run_cfmon("crawl", "--config", str(config), "--db", str(tmp_path / "u.db"),
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path / "u.db", result.stderr, server, expected
+
+
+def test_unseen_marketplace_listings_found_once_with_exact_fields(unseen_crawl) -> None:
+    db, _, server, expected = unseen_crawl
+    got = {}
+    for r in rows(db, "SELECT url, title, price, currency FROM listings"):
+        price = None if r["price"] is None else Decimal(str(r["price"]))
+        got[r["url"].replace(server.url, "")] = (r["title"], price, r["currency"])
+    assert set(got) == set(expected)
+    for path, (title, amount, currency) in expected.items():
+        assert got[path][0] == title, path
+        assert got[path][1] == (Decimal(amount) if amount else None), path
+        assert got[path][2] == currency, path
+
+
+def test_unseen_marketplace_faults_are_logged_and_skipped(unseen_crawl) -> None:
+    _, log, server, _ = unseen_crawl
+    base = server.url
+    assert f"product page failed (HTTP 500) at {base}/structo/item/boom.html" in log
+    assert f"not an HTML page (application/pdf) at {base}/structo/item/pdf.html" in log
+    assert f"image skipped (HTTP 404) at {base}/cards/img/missing.jpg" in log
+    assert f"image skipped (not a readable image" in log and f"{base}/cards/img/corrupt.jpg" in log
+    assert f"price 'ask the seller' has no readable amount at {base}/cards/o/4" in log
+    assert f"listing card 3 at {base}/cards/list-1 has no URL" in log
+
+
+def test_unseen_marketplace_robots_txt_is_obeyed(unseen_crawl) -> None:
+    _, _, server, _ = unseen_crawl
+    assert "/structo/private/x.html" not in server.requested
+    assert server.requested.count("/structo/item/a.html") == 1  # linked twice, fetched once
+
+
+def test_unseen_marketplace_counterfeit_is_flagged(unseen_crawl) -> None:
+    db, _, server, _ = unseen_crawl
+    queue = [r["url"].replace(server.url, "") for r in rows(db, "SELECT url FROM review_queue")]
+    assert queue == ["/cards/o/3"]
+
+
+def test_bad_config_stops_before_fetching(tmp_path: Path) -> None:
+    with MockServer(tmp_path) as server:
+        config = write_config(tmp_path, UNSEEN_CONFIG.replace("{server}", server.url)
+                              .replace('listing = "ol > li"', 'listing = "ol >> li"'))
+        result = run_cfmon("crawl", "--config", str(config), "--db", str(tmp_path / "x.db"),
+                           cwd=tmp_path)
+    assert result.returncode == 2
+    assert "sites[2].results.listing: invalid CSS selector" in result.stderr
+    assert server.requested == []
+    assert not (tmp_path / "x.db").exists()

@@ -1,0 +1,189 @@
+"""Matchers: fixed hashes for fixed images, properties of the matching, scores with reasons."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+
+from matchers.images import ImageError, ReferenceIndex, analyse_image, hamming
+from matchers.score import Catalog, CatalogProduct, ListingFacts, score_listing
+from matchers.text import find_brand, find_vocabulary, normalize
+
+CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "catalog"
+SITES = Path(__file__).resolve().parent.parent / "fixtures" / "sites"
+
+
+def jpeg(image: Image.Image, quality: int = 75) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def index() -> ReferenceIndex:
+    names = {"trail-30": "Nordvik Trail Backpack 30L", "summit-jacket": "Nordvik Summit Down Jacket",
+             "thermo-flask": "Nordvik Thermo Flask 750ml"}
+    return ReferenceIndex.from_photos([(names[p.stem], p) for p in sorted(CATALOG.glob("*.jpg"))])
+
+
+@pytest.fixture(scope="module")
+def catalog(index: ReferenceIndex) -> Catalog:
+    return Catalog(
+        brand_names=("Nordvik", "Nordvik Outdoor"),
+        products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"), "USD"),
+                  CatalogProduct("Nordvik Thermo Flask 750ml", Decimal("39"), "USD")),
+        references=index,
+        authorized_sellers=("Nordvik Official Store",),
+    )
+
+
+# -- images ------------------------------------------------------------------------
+
+def test_hashes_of_a_fixed_image_are_fixed() -> None:
+    hashes = analyse_image((CATALOG / "trail-30.jpg").read_bytes()).hashes
+    assert hashes.hex() == ("e19e9ea69a991961", "2d4e969686868e07")
+
+
+def test_thumbnail_is_a_small_jpeg() -> None:
+    analysis = analyse_image((CATALOG / "summit-jacket.jpg").read_bytes())
+    thumb = Image.open(io.BytesIO(analysis.thumbnail))
+    assert thumb.format == "JPEG" and max(thumb.size) <= 240
+    assert len(analysis.thumbnail) <= 100_000
+
+
+@pytest.mark.parametrize("edit", [
+    lambda im: im.resize((300, 300)),
+    lambda im: ImageOps.mirror(im),
+    lambda im: im.crop((20, 20, 580, 580)),
+    lambda im: im.convert("L").convert("RGB"),
+])
+def test_edited_reference_photo_matches_its_product(index: ReferenceIndex, edit) -> None:
+    photo = Image.open(CATALOG / "trail-30.jpg")
+    match = index.nearest(analyse_image(jpeg(edit(photo), quality=40)).hashes)
+    assert match.reference.product == "Nordvik Trail Backpack 30L"
+    assert match.distance <= 12
+
+
+def test_unrelated_product_photos_stay_far(index: ReferenceIndex) -> None:
+    for name in ("b4", "b5", "b8", "b11"):  # other brands' products in the demo
+        match = index.nearest(analyse_image((SITES / "bazaar" / "img" / f"{name}.jpg")
+                                            .read_bytes()).hashes)
+        assert match.distance > 16, name
+
+
+def test_hamming_counts_differing_bits() -> None:
+    assert hamming(0b1011, 0b0001) == 2
+    assert hamming(2**64 - 1, 0) == 64
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image", jpeg(Image.new("RGB", (50, 50)))[:60]])
+def test_unreadable_bytes_raise_image_error(data: bytes) -> None:
+    with pytest.raises(ImageError):
+        analyse_image(data)
+
+
+# -- text --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("title", [
+    "N0rdvik trail backpack", "N o r d v i k flask", "Nordvík jacket", "Nordvlk jacket",
+    "N\u043erdvik pack",  # Cyrillic o
+])
+def test_disguised_brand_is_found_and_called_disguised(title: str) -> None:
+    mention = find_brand(title, ["Nordvik"])
+    assert mention is not None and not mention.exact
+
+
+def test_disguise_is_reported_as_written() -> None:
+    assert find_brand("N o r d v i k flask", ["Nordvik"]).found == "N o r d v i k"
+    assert find_brand("Best N0rdvik, cheap", ["Nordvik"]).found == "N0rdvik"
+
+
+def test_brand_as_written_is_exact() -> None:
+    assert find_brand("NORDVIK Trail Backpack", ["Nordvik"]).exact
+    assert find_brand("Ｎｏｒｄｖｉｋ pack", ["Nordvik"]).exact  # full-width: NFKC
+
+
+@pytest.mark.parametrize("title", ["Nordic pack", "Norway viking helmet", "Acne cream"])
+def test_lookalike_words_are_not_the_brand(title: str) -> None:
+    assert find_brand(title, ["Nordvik", "Acme"]) is None
+
+
+def test_short_brand_needs_an_exact_token() -> None:
+    assert find_brand("Acme backpack", ["Acme"]) is not None
+    assert find_brand("Acne backpack", ["Acme"]) is None
+
+
+def test_vocabulary_in_several_languages() -> None:
+    assert find_vocabulary("Replica AAA+ 1:1 mirror quality 高仿") == \
+        ["replica", "1:1", "aaa+", "mirror quality", "高仿"]
+    assert find_vocabulary("Triple-A battery pack") == []
+    assert find_vocabulary("zapatillas clon", extra=("clon",)) == ["clon"]
+
+
+def test_normalize_joins_spaced_letters_and_folds_leetspeak() -> None:
+    assert normalize("N o r d v i k  Fl4sk 750ml") == "nordvik flask 750ml"
+
+
+# -- score -------------------------------------------------------------------------
+
+def hashes_of(path: Path):
+    return (analyse_image(path.read_bytes()).hashes,)
+
+
+def test_counterfeit_with_stolen_photo_and_low_price_is_flagged(catalog: Catalog) -> None:
+    result = score_listing(ListingFacts(
+        title="N0rdvik trail backpack 30 L", price=Decimal("29.99"), currency="USD",
+        seller="cheapgear", image_hashes=hashes_of(SITES / "bazaar" / "img" / "b3.jpg")),
+        catalog)
+    assert result.flagged and result.score == 100
+    assert result.product == "Nordvik Trail Backpack 30L"
+    assert result.reasons == [  # strongest first
+        "image: 0 bits from reference photo trail-30.jpg, mirrored (Nordvik Trail Backpack 30L)",
+        "price 29.99 USD is 23% of MSRP 129.00 USD",
+        "title names the brand 'Nordvik'",
+        "title disguises the brand: 'N0rdvik' for 'Nordvik'",
+        "title matches product 'Nordvik Trail Backpack 30L' (97%)",
+    ]
+
+
+def test_authorized_seller_is_never_flagged(catalog: Catalog) -> None:
+    result = score_listing(ListingFacts(
+        title="Nordvik Trail Backpack 30L replica", price=Decimal("20"), currency="USD",
+        seller="nordvik official store"), catalog)
+    assert not result.flagged and result.score == 0
+    assert result.reasons[0] == "seller 'nordvik official store' is authorized: never flagged"
+
+
+def test_reseller_at_retail_price_is_not_flagged(catalog: Catalog) -> None:
+    result = score_listing(ListingFacts(
+        title="Nordvik Trail Backpack 30L", price=Decimal("125"), currency="USD",
+        image_hashes=hashes_of(CATALOG / "trail-30.jpg")), catalog)
+    assert result.score == 40 and not result.flagged
+
+
+def test_replica_of_another_brand_is_not_ours(catalog: Catalog) -> None:
+    result = score_listing(ListingFacts(title="Rolex replica watch AAA", price=Decimal("20"),
+                                        currency="USD"), catalog)
+    assert result.score == 0 and not result.flagged
+
+
+def test_generic_product_words_at_a_low_price_are_not_flagged(catalog: Catalog) -> None:
+    result = score_listing(ListingFacts(title="Trail backpack 30L waterproof",
+                                        price=Decimal("24"), currency="USD"), catalog)
+    assert result.score == 0
+
+
+def test_missing_price_is_not_penalized(catalog: Catalog) -> None:
+    result = score_listing(ListingFacts(title="Nordvik Thermo Flask 750ml"), catalog)
+    assert result.score == 40
+    assert not any(r.startswith("price") for r in result.reasons)
+
+
+def test_price_in_another_currency_is_not_compared(catalog: Catalog) -> None:
+    result = score_listing(ListingFacts(title="Nordvik Thermo Flask 750ml", price=Decimal("5"),
+                                        currency="EUR"), catalog)
+    assert not any(r.startswith("price") for r in result.reasons)

@@ -1,0 +1,99 @@
+"""The store: schema by migrations, upserts, the review queue, whole-batch transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from crawler.errors import DatabaseError
+from crawler.items import Listing
+from crawler.store.writer import Store
+from matchers.score import Evidence, MatchResult
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    store = Store.open(tmp_path / "cfmon.db")
+    yield store
+    store.close()
+
+
+def listing(url: str, score: int = 0, title: str = "Nordvik pack", price: str = "10") -> Listing:
+    item = Listing(site="bazaar", url=url, title=title, price=Decimal(price), currency="USD",
+                   seller="someone", image_url=None, sources={"title": "selector"})
+    item.match = MatchResult(score=score, flagged=score >= 50, product="Nordvik Trail Backpack 30L",
+                             evidence=(Evidence("price", "suspicion", 40,
+                                                "price 10.00 USD is 8% of MSRP 129.00 USD"),))
+    return item
+
+
+def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
+    Store.open(tmp_path / "a.db").close()
+    store = Store.open(tmp_path / "a.db")  # reopening applies nothing twice
+    tables = set(store.db.table_names())
+    assert {"listings", "images", "catalog", "matches", "runs", "verdicts"} <= tables
+    assert "review_queue" in store.db.view_names()
+    applied = [r["name"] for r in store.db["_sqlite_migrations"].rows]
+    assert applied == ["m001_core"]
+    columns = [c.name for c in store.db["review_queue"].columns]
+    assert columns == ["listing_id", "site", "url", "title", "price", "currency", "seller",
+                       "score", "product", "reasons"]
+    store.close()
+
+
+def test_a_listing_seen_again_keeps_first_seen_and_one_row(store: Store) -> None:
+    run1 = store.start_run("monitor.toml", ["bazaar"])
+    first = store.write_batch([listing("http://m.test/1")], run1)
+    run2 = store.start_run("monitor.toml", ["bazaar"])
+    second = store.write_batch([listing("http://m.test/1", price="12.5")], run2)
+    assert (first.new, second.new) == (1, 0)
+    rows = list(store.db["listings"].rows)
+    assert len(rows) == 1
+    assert rows[0]["price"] == 12.5
+    assert rows[0]["first_run_id"] == run1 and rows[0]["last_run_id"] == run2
+
+
+def test_review_queue_lists_flagged_without_verdict_highest_first(store: Store) -> None:
+    run = store.start_run("monitor.toml", ["bazaar"])
+    store.write_batch([listing("http://m.test/low", 55), listing("http://m.test/high", 90),
+                       listing("http://m.test/clean", 10), listing("http://m.test/judged", 95)],
+                      run)
+    judged = store.db.execute("SELECT id FROM listings WHERE url = 'http://m.test/judged'"
+                              ).fetchone()[0]
+    store.db.execute("INSERT INTO verdicts (listing_id, verdict, decided_at) "
+                     "VALUES (?, 'genuine', '2026-01-01')", [judged])
+    queue = store.db.execute("SELECT url, score, reasons FROM review_queue").fetchall()
+    assert queue == [("http://m.test/high", 90, "price 10.00 USD is 8% of MSRP 129.00 USD"),
+                     ("http://m.test/low", 55, "price 10.00 USD is 8% of MSRP 129.00 USD")]
+
+
+def test_a_failing_batch_writes_nothing(store: Store) -> None:
+    run = store.start_run("monitor.toml", ["bazaar"])
+    broken = listing("http://m.test/2")
+    broken.site = None  # NOT NULL: the second listing of the batch fails
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_batch([listing("http://m.test/1"), broken], run)
+    assert store.db.execute("SELECT count(*) FROM listings").fetchone()[0] == 0
+    assert store.db.execute("SELECT count(*) FROM matches").fetchone()[0] == 0
+
+
+def test_finish_run_records_counts_and_stats(store: Store) -> None:
+    run = store.start_run("monitor.toml", ["bazaar"])
+    store.write_batch([listing("http://m.test/1", 80), listing("http://m.test/2", 0)], run)
+    store.finish_run(run, status="finished", finish_reason="finished",
+                     stats={"cfmon/pages": 3, "cfmon/errors/fetch": 1,
+                            "cfmon/sites/bazaar/errors/fetch": 1})
+    row = store.db["runs"].get(run)
+    assert (row["pages"], row["listings_seen"], row["listings_new"], row["flagged"],
+            row["errors"]) == (3, 2, 2, 1, 1)
+
+
+def test_a_file_that_is_not_sqlite_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database" * 100)
+    with pytest.raises(DatabaseError, match="cannot open as a cfmon database"):
+        Store.open(path)
+    assert path.read_text().startswith("these are my notes")
