@@ -241,7 +241,7 @@ def test_unseen_marketplace_faults_are_logged_and_skipped(unseen_crawl) -> None:
     assert f"product page failed (HTTP 500) at {base}/structo/item/boom.html" in log
     assert f"not an HTML page (application/pdf) at {base}/structo/item/pdf.html" in log
     assert f"image skipped (HTTP 404) at {base}/cards/img/missing.jpg" in log
-    assert f"image skipped (not a readable image" in log and f"{base}/cards/img/corrupt.jpg" in log
+    assert "image skipped (not a readable image" in log and f"{base}/cards/img/corrupt.jpg" in log
     assert f"price 'ask the seller' has no readable amount at {base}/cards/o/4" in log
     assert f"listing card 3 at {base}/cards/list-1 has no URL" in log
 
