@@ -20,6 +20,28 @@ EXPECTED = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
 BASE = "https://shop.example.test/item/1"
 
 
+# One saved page per trap of real product pages (what each page holds is in its name).
+TRAPS = {
+    "several offers: the lowest the page shows, with its seller": "jsonld-several-offers.html",
+    "AggregateOffer range in a nested @graph, price string with separators":
+        "jsonld-graph-aggregate.html",
+    "schema.org microdata with a protocol-relative image": "microdata-offer.html",
+    "old data-vocabulary.org microdata (offerDetails, currency)": "data-vocabulary.html",
+    "OpenGraph only, legacy currency code RUR": "opengraph-only.html",
+    "hidden title prefix and SEO suffix": "hidden-prefix-seo-suffix.html",
+    "structured price disagreeing with the price shown": "auction-bid.html",
+    "visible page only: sale price over struck list price, shipping left alone":
+        "visible-only.html",
+    "price next to the title, not the logo H1's, a unit price or related products'":
+        "price-near-title.html",
+    "broken JSON-LD: the visible page still answers": "broken-jsonld.html",
+}
+
+
+def test_every_trap_has_its_page() -> None:
+    assert sorted(TRAPS.values()) == sorted(EXPECTED)
+
+
 @pytest.mark.parametrize("page", sorted(EXPECTED))
 @pytest.mark.parametrize("field", ["title", "price", "currency", "brand", "sku", "image",
                                    "seller", "availability", "sources"])

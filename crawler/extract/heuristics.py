@@ -1,67 +1,221 @@
-"""Fallbacks from the visible page, for fields no selector or structured data gave.
+"""What the visible page says, for fields that selectors and structured data leave open,
+and to check structured prices against what a buyer sees.
 
-Kept deliberately conservative: a wrong price is worse than no price, because the
-matchers read a low price as a counterfeit signal.
+Price: elements marked as prices (class, id or itemprop containing "price"), minus
+those marked as old, list, unit or shipping prices or struck through, ranked by their
+distance (in document order) from the product title (the H1): the price a buyer
+pays sits next to the title and the buy button, related products' prices do not.
+Kept conservative: a wrong price is worse than none, because the matchers read a
+low price as a counterfeit signal.
 """
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
+from lxml import etree
 from parsel import Selector
 
-from crawler.extract.price import normalize_currency, parse_price
+from crawler.extract.price import parse_price
 from crawler.extract.selectors import clean
+from crawler.extract.structured import strip_site_name
 
 # Class/id words of prices that are not the price a buyer pays now.
-_NOT_CURRENT = ("old", "was", "list", "strike", "regular", "compare", "rrp", "msrp",
-                "unit", "shipping", "saving", "save", "before")
+_NOT_CURRENT = re.compile(
+    r"old|was|list|strike|regular|compare|rrp|msrp|unit|per-?kg|shipping|delivery|saving|"
+    r"save|before|crossed|discount-?amount|installment|monthly|reference|former|original",
+    re.I)
+# Narrower: containers whose prices a buyer does not pay (checked on every element).
+_OLD_PRICE = re.compile(
+    r"(old|was|list|regular|compare|strike|crossed|former|rrp|msrp)[-_]?price|"
+    r"price[-_]?(old|was|list|regular|before|strike)|strike|crossed|line-?through", re.I)
+_PRICE_MARK = re.compile(r"price|preis|prix|precio|prezzo|cena|цена|amount|cost", re.I)
+_STRUCK = {"s", "del", "strike"}
+_SKIP_TEXT_OF = {"script", "style", "noscript", "template", "head", "title", "option"}
+_DIGIT = re.compile(r"\d")
+# Meta tags that carry a price, in order of trust.
+_PRICE_METAS = ("product:price:amount", "og:price:amount", "og:price", "product:sale_price:amount")
+_BRAND_LABELS = re.compile(
+    r"^(brand|marke|marca|marque|merk|märke|brand name|бренд|производитель|manufacturer|"
+    r"hersteller|fabricante)\s*:?$", re.I)
+_BYLINE = re.compile(r"^(?:brand|marke|marca|marque)\s*:\s*(.+)$|^visit the (.+?) store$", re.I)
 
 
 def heuristic_fields(page: Selector, url: str, default_currency: str | None) -> dict[str, Any]:
     out: dict[str, tuple[Any, str]] = {}
-    title = clean(" ".join(page.css("h1 ::text").getall())) or clean(page.css("title::text").get())
+    root = page.root
+    h1 = title_anchor(root) if isinstance(root, etree._Element) else None
+    title = clean(" ".join(_visible_text(h1))) if h1 is not None else None
+    if not title:
+        host = urlsplit(url).hostname or ""
+        site = page.xpath('//meta[@property="og:site_name"]/@content').get()
+        title = strip_site_name(clean(page.css("title::text").get()), site, host)
     if title:
         out["title"] = (title, "heuristic")
-    price_text, currency_text = _price_text(page)
-    if price_text:
-        parsed = parse_price(price_text, default_currency)
-        if parsed.amount is not None and parsed.amount > 0:
-            currency = normalize_currency(currency_text, default_currency) or parsed.currency
-            out["price"] = (parsed.amount, "heuristic")
-            if currency:
-                out["currency"] = (currency, "heuristic")
+    brand = _brand(page)
+    if brand:
+        out["brand"] = (brand, "heuristic")
     return out
 
 
-def _price_text(page: Selector) -> tuple[str | None, str | None]:
-    itemprop = page.css("[itemprop=price]")
-    if itemprop:
-        node = itemprop[0]
-        text = node.attrib.get("content") or clean(" ".join(node.css("::text").getall()))
-        currency = page.css("[itemprop=priceCurrency]::attr(content)").get() or \
-            clean(page.css("[itemprop=priceCurrency]::text").get())
-        if text:
-            return text, currency
-    for prop in ("product:price:amount", "og:price:amount"):
-        amount = page.css(f'meta[property="{prop}"]::attr(content)').get()
-        if amount:
-            currency = page.css(
-                f'meta[property="{prop.replace("amount", "currency")}"]::attr(content)').get()
-            return amount, currency
-    for node in page.xpath(
-        "//body//*[contains(translate(@class, 'PRICE', 'price'), 'price')"
-        " or contains(translate(@id, 'PRICE', 'price'), 'price')]"
-    ):
-        marker = f"{node.attrib.get('class', '')} {node.attrib.get('id', '')}".lower()
-        if any(word in marker for word in _NOT_CURRENT):
+_HIDDEN = re.compile(r"\b(u-dspn|sr-only|visually-hidden|screen-reader-text|hidden|a-offscreen)\b")
+
+
+def _visible_text(node: etree._Element) -> list[str]:
+    """Text of ``node`` without elements hidden from the eye ("Details about" on eBay)."""
+    if not isinstance(node.tag, str) or node.tag in _SKIP_TEXT_OF:
+        return []
+    style = (node.get("style") or "").replace(" ", "").lower()
+    if _HIDDEN.search(node.get("class") or "") or "display:none" in style or \
+            node.get("aria-hidden") == "true" or node.get("hidden") is not None:
+        return []
+    pieces = [node.text or ""]
+    for child in node:
+        pieces.extend(_visible_text(child))
+        pieces.append(child.tail or "")
+    return pieces
+
+
+def meta_price(page: Selector, default_currency: str | None) -> tuple[Decimal, str | None] | None:
+    """A price from meta tags (OpenGraph product:price, og:price) that extruct misses."""
+    for prop in _PRICE_METAS:
+        amount = page.xpath(f'//meta[@property="{prop}" or @name="{prop}"]/@content').get()
+        if not amount:
             continue
-        if node.xpath("self::s or self::del or self::strike or "
-                      "ancestor::*[self::s or self::del or self::strike]").get() == "1":
+        currency_prop = prop.replace(":amount", ":currency") if ":amount" in prop else None
+        currency = page.xpath(f'//meta[@property="{currency_prop}"]/@content').get() \
+            if currency_prop else None
+        parsed = parse_price(f"{amount} {currency or ''}".strip(), default_currency)
+        if parsed.amount:
+            return parsed.amount, parsed.currency
+    return None
+
+
+def title_anchor(root: etree._Element) -> etree._Element | None:
+    """The product title's element: the H1 with the most text (the first H1 is often
+    the shop's logo)."""
+    best, best_len = None, 0
+    for h1 in root.iter("h1"):
+        length = len(" ".join("".join(h1.itertext()).split()))
+        if length > best_len:
+            best, best_len = h1, length
+    return best
+
+
+def _document_order(root: etree._Element) -> tuple[dict[etree._Element, int], int]:
+    order = {el: i for i, el in enumerate(root.iter())}
+    anchor = title_anchor(root)
+    return order, order.get(anchor, 0) if anchor is not None else 0
+
+
+def visible_price(page: Selector, default_currency: str | None) -> tuple[Decimal, str | None] | None:
+    """The price element nearest the product title, or None."""
+    root = page.root
+    if not isinstance(root, etree._Element):
+        return None
+    order, anchor = _document_order(root)
+    best: tuple[int, Decimal, str | None] | None = None
+    for node in page.xpath("//body//*[@class or @id or @itemprop]"):
+        el = node.root
+        marker = f"{el.get('class', '')} {el.get('id', '')} {el.get('itemprop', '')}"
+        if not _PRICE_MARK.search(marker) or _NOT_CURRENT.search(marker) or _is_struck(el):
             continue
-        if node.xpath(".//*[contains(translate(@class, 'PRICE', 'price'), 'price')]"):
-            continue  # a container of prices; its inner elements say which is which
-        text = clean(" ".join(node.css("::text").getall()))
-        if text and len(text) <= 40 and parse_price(text).currency:
-            return text, None
-    return None, None
+        text = _own_price_text(el)
+        if not text or len(text) > 40:
+            continue
+        parsed = parse_price(text, default_currency)
+        has_currency = parse_price(text).currency is not None or el.get("itemprop") == "price"
+        if parsed.amount is None or parsed.amount <= 0 or not has_currency:
+            continue
+        distance = abs(order.get(el, 0) - anchor)
+        if best is None or distance < best[0]:
+            best = (distance, parsed.amount, parsed.currency)
+    return (best[1], best[2]) if best else None
+
+
+def _own_price_text(el: etree._Element) -> str | None:
+    """The element's text, leaving out nested old, list or struck prices."""
+    if el.get("itemprop") == "price" and el.get("content"):
+        return el.get("content")
+    return clean(" ".join(_kept_text(el, top=True)))
+
+
+def _kept_text(node: etree._Element, top: bool = False) -> list[str]:
+    if not isinstance(node.tag, str) or node.tag in _SKIP_TEXT_OF:
+        return []
+    if not top and (node.tag in _STRUCK or _NOT_CURRENT.search(
+            f"{node.get('class', '')} {node.get('id', '')}")):
+        return []
+    pieces = [node.text or ""]
+    for child in node:
+        pieces.extend(_kept_text(child))
+        pieces.append(child.tail or "")  # the tail belongs to ``node``, kept with it
+    return pieces
+
+
+def _is_struck(el: etree._Element) -> bool:
+    node = el
+    while node is not None:
+        if isinstance(node.tag, str) and node.tag in _STRUCK:
+            return True
+        node = node.getparent()
+    return False
+
+
+def shown_amounts(page: Selector) -> dict[Decimal, int]:
+    """Every amount written in the page's visible text (however it is split over
+    elements: "$" "37" "." "30"), mapped to its distance in document order from the
+    product title. Old, list and struck-through prices do not count as shown."""
+    root = page.root
+    shown: dict[Decimal, int] = {}
+    if not isinstance(root, etree._Element):
+        return shown
+    order, anchor = _document_order(root)
+    body = root.find(".//body")
+    old: dict[etree._Element, bool] = {}
+    for el in (body if body is not None else root).iter():
+        if not isinstance(el.tag, str) or el.tag in _SKIP_TEXT_OF:
+            continue
+        parent = el.getparent()
+        old[el] = old.get(parent, False) or el.tag in _STRUCK or bool(
+            _OLD_PRICE.search(f"{el.get('class', '')} {el.get('id', '')}"))
+        distance = abs(order[el] - anchor)
+        if el.text and not old[el] and _DIGIT.search(el.text) and len(el.text) <= 80:
+            _add_amount(shown, el.text, distance)
+        if el.tail and not old.get(parent, False) and _DIGIT.search(el.tail) \
+                and len(el.tail) <= 80:
+            _add_amount(shown, el.tail, distance)
+        if len(el) and len(el) <= 8 and not old[el]:
+            whole = "".join(el.itertext())
+            if _DIGIT.search(whole) and len(whole) <= 40:
+                _add_amount(shown, whole, distance)
+    return shown
+
+
+def _add_amount(shown: dict[Decimal, int], text: str, distance: int) -> None:
+    amount = parse_price(text).amount
+    if amount is not None and amount > 0:
+        key = amount.normalize()
+        shown[key] = min(distance, shown.get(key, distance))
+
+
+def _brand(page: Selector) -> str | None:
+    """A brand from a "Brand: X" byline or a "Brand | X" specification row."""
+    for text in page.css("#bylineInfo::text, #brand::text, .po-brand .po-break-word::text").getall():
+        match = _BYLINE.match(" ".join(text.split()))
+        if match:
+            return clean(match.group(1) or match.group(2))
+    labels = ("//body//*[self::th or self::td or self::dt or self::span or self::div or "
+              "self::label or self::b or self::strong][string-length(normalize-space(.)) < 24]")
+    for node in page.xpath(labels):
+        label = clean(" ".join(node.css("::text").getall()))
+        if not label or not _BRAND_LABELS.match(label):
+            continue
+        sibling = node.xpath("following-sibling::*[1]")
+        value = clean(" ".join(sibling.css("::text").getall())) if sibling else None
+        if value and len(value) <= 60 and not _BRAND_LABELS.match(value):
+            return value
+    return None

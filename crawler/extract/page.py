@@ -14,10 +14,20 @@ from urllib.parse import urljoin, urlsplit
 
 from parsel import Selector
 
-from crawler.extract.heuristics import heuristic_fields
+from crawler.extract.heuristics import (
+    heuristic_fields,
+    meta_price,
+    shown_amounts,
+    visible_price,
+)
 from crawler.extract.price import normalize_currency, parse_price
 from crawler.extract.selectors import clean, select_text
-from crawler.extract.structured import read_structured, structured_fields
+from crawler.extract.structured import (
+    Offer,
+    price_candidates,
+    read_structured,
+    structured_fields,
+)
 
 FIELDS = ("title", "price", "currency", "brand", "sku", "image", "seller", "availability")
 # Fields whose selector yields one value (an attribute); the others join text pieces.
@@ -94,24 +104,82 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
         out.offer("image", image_url(raw["image"], url), "selector")
     _offer_price(out, raw.get("price"), raw.get("currency"), default_currency, "selector")
 
-    structured = structured_fields(read_structured(html, url))
-    for name, (value, source) in structured.items():
+    data = read_structured(html, url)
+    for name, (value, source) in structured_fields(data).items():
+        if name in ("price", "currency"):
+            continue  # chosen below, together, among every candidate
         if name == "image":
             value = image_url(value, url)
-        if name == "currency":
-            continue  # taken together with its price, never alone
-        if name == "price" and value is not None and out.values.get("price") is None:
-            currency = structured.get("currency", (None, ""))[0] or default_currency
-            out.offer("currency", currency, source)
         out.offer(name, value, source)
+    if out.values.get("price") is None:
+        _choose_price(out, page, data, default_currency)
 
     heuristic = heuristic_fields(page, url, default_currency)
-    if out.values.get("price") is None and "price" in heuristic:
-        out.offer("currency", heuristic.get("currency", (None, ""))[0], "heuristic")
+    title = out.values.get("title")
+    if title and out.sources.get("title") != "selector" and "title" in heuristic:
+        # Structured names cut short ("... Car Seat Pad Pain..."): the H1 is whole.
+        stem = title.rstrip(".…").rstrip()
+        if stem != title and heuristic["title"][0].startswith(stem):
+            out.values["title"], out.sources["title"] = heuristic["title"]
     for name, (value, source) in heuristic.items():
-        if name != "currency":
+        if name not in ("price", "currency"):
             out.offer(name, value, source)
     return out
+
+
+def _choose_price(out: Extracted, page: Selector, data: dict,
+                  default_currency: str | None) -> None:
+    """The price a buyer is asked to pay.
+
+    Structured data first, checked against the visible page: of several offers or a
+    range, the lowest price the page shows; of sources that disagree, the one the
+    page shows nearest the title (a starting bid in JSON-LD loses to the current bid
+    in OpenGraph shown next to the title); a struck list price is not "shown". When
+    the page shows none of them, the most trusted structured price stands; with no
+    structured price at all, the price element next to the title is read.
+    """
+    candidates = price_candidates(data)
+    meta = meta_price(page, default_currency)
+    if meta is not None:
+        candidates.append((Offer(meta[0], meta[1]), "opengraph"))
+    chosen: tuple[Decimal, str | None, str, str | None] | None = None
+    if candidates:
+        shown = shown_amounts(page)
+        # Per source, its lowest price that the page shows (several offers, a range);
+        # across sources that disagree, the one shown nearest the title.
+        per_source: dict[str, tuple[Offer, int]] = {}
+        for offer, src in candidates:
+            distance = shown.get(offer.price.normalize())
+            if distance is None:
+                continue
+            if src not in per_source or offer.price < per_source[src][0].price:
+                per_source[src] = (offer, distance)
+        if per_source:
+            source, (offer, _) = min(per_source.items(),
+                                     key=lambda item: (item[1][1], item[1][0].price))
+        else:
+            offer, source = candidates[0]
+            # A range the page does not show as such, but a price inside it next to
+            # the title ("from 28.50"): that is the price asked.
+            found = visible_price(page, default_currency)
+            amounts = [o.price for o, _ in candidates]
+            if found is not None and min(amounts) <= found[0] <= max(amounts) \
+                    and found[0] not in amounts:
+                offer, source = Offer(found[0], found[1] or offer.currency), "heuristic"
+        chosen = (offer.price, offer.currency, source, offer.seller)
+    else:
+        found = visible_price(page, default_currency)
+        if found is not None:
+            chosen = (found[0], found[1], "heuristic", None)
+    if chosen is None:
+        return
+    price, currency, source, seller = chosen
+    if seller and out.sources.get("seller") in (None, "jsonld", "microdata"):
+        out.values["seller"], out.sources["seller"] = seller, source  # the chosen offer's
+    if currency is None:
+        currency = next((o.currency for o, _ in candidates if o.currency), None) or default_currency
+    out.offer("price", price, source)
+    out.offer("currency", currency, source)
 
 
 def _offer_price(out: Extracted, price_text: str | None, currency_text: str | None,

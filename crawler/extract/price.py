@@ -21,9 +21,10 @@ _UNAMBIGUOUS = {
     "jp¥": "JPY", "円": "JPY", "cn¥": "CNY", "元": "CNY", "rmb": "CNY", "₽": "RUB",
     "руб": "RUB", "р": "RUB", "rur": "RUB", "rub": "RUB", "₹": "INR", "zł": "PLN",
     "zl": "PLN", "pln": "PLN", "kč": "CZK", "czk": "CZK", "ft": "HUF", "huf": "HUF",
-    "₺": "TRY", "tl": "TRY", "₩": "KRW", "₴": "UAH", "грн": "UAH", "chf": "CHF",
+    "₺": "TRY", "tl": "TRY", "₴": "UAH", "грн": "UAH", "chf": "CHF",
     "fr": "CHF", "₪": "ILS", "lei": "RON", "₫": "VND", "฿": "THB", "₱": "PHP",
-    "rm": "MYR", "rp": "IDR", "zar": "ZAR", "₦": "NGN",
+    "rm": "MYR", "rp": "IDR", "zar": "ZAR", "₦": "NGN", "원": "KRW", "₩": "KRW",
+    "лв": "BGN", "kn": "HRK", "dh": "MAD", "sar": "SAR", "aed": "AED", "₸": "KZT",
 }
 # Legacy codes still seen in structured data.
 LEGACY_CODES = {"RUR": "RUB", "BYR": "BYN", "TRL": "TRY", "MXP": "MXN"}

@@ -28,6 +28,7 @@ SOURCE_NAMES = {"json-ld": "jsonld", "microdata": "microdata", "opengraph": "ope
 class Offer:
     price: Decimal
     currency: str | None
+    seller: str | None = None
 
 
 def read_structured(html: str, url: str) -> dict[str, list[Any]]:
@@ -66,6 +67,20 @@ def structured_fields(data: dict[str, list[Any]]) -> dict[str, tuple[Any, str]]:
     return fields
 
 
+def price_candidates(data: dict[str, list[Any]]) -> list[tuple[Offer, str]]:
+    """Every priced offer in the structured data with its source, most trusted first."""
+    found: list[tuple[Offer, str]] = []
+    for syntax in ("json-ld", "microdata"):
+        for product in _products(data.get(syntax, [])):
+            offers = sorted(_offers(_offer_field(product)), key=lambda o: o.price)
+            found.extend((offer, SOURCE_NAMES[syntax]) for offer in offers)
+    for og in data.get("opengraph", []):
+        fields = _opengraph_fields(og)
+        if fields["price"]:
+            found.append((Offer(fields["price"], fields["currency"]), "opengraph"))
+    return found
+
+
 def _products(nodes: Any) -> Iterator[dict]:
     """Every schema.org Product node, however deeply nested."""
     if isinstance(nodes, list):
@@ -89,8 +104,14 @@ def _is_type(node: dict, wanted: str) -> bool:
     return any(isinstance(t, str) and t.rsplit("/", 1)[-1] == wanted for t in types)
 
 
+def _offer_field(product: dict) -> Any:
+    # data-vocabulary.org (Google's retired vocabulary, still on old shops) says
+    # offerDetails where schema.org says offers.
+    return product.get("offers") or product.get("offerDetails")
+
+
 def _product_fields(product: dict) -> dict[str, Any]:
-    offers = list(_offers(product.get("offers")))
+    offers = list(_offers(_offer_field(product)))
     best = min(offers, key=lambda o: o.price) if offers else None
     return {
         "title": _text(product.get("name")),
@@ -99,8 +120,8 @@ def _product_fields(product: dict) -> dict[str, Any]:
         "brand": _name(product.get("brand")),
         "sku": _text(product.get("sku") or product.get("mpn") or product.get("productID")),
         "image": _image(product.get("image")),
-        "seller": _seller(product.get("offers")),
-        "availability": _availability(product.get("offers")),
+        "seller": _seller(_offer_field(product)),
+        "availability": _availability(_offer_field(product)),
     }
 
 
@@ -112,7 +133,7 @@ def _offers(value: Any) -> Iterator[Offer]:
         return
     if not isinstance(value, dict):
         return
-    currency = normalize_currency(_text(value.get("priceCurrency")))
+    currency = normalize_currency(_text(value.get("priceCurrency") or value.get("currency")))
     spec = value.get("priceSpecification")
     if isinstance(spec, list):
         spec = next((s for s in spec if isinstance(s, dict)), None)
@@ -120,11 +141,18 @@ def _offers(value: Any) -> Iterator[Offer]:
     if isinstance(spec, dict):
         candidates.append(spec.get("price"))
         currency = currency or normalize_currency(_text(spec.get("priceCurrency")))
+    primary = None
     for raw in candidates:
         amount = parse_amount(_text(raw) if not isinstance(raw, (int, float)) else raw)
         if amount is not None and amount > 0:
-            yield Offer(amount, currency)
+            primary = Offer(amount, currency, _name(value.get("seller")))
+            yield primary
             break
+    # The top of a range is an offered price too; whether the page shows it decides.
+    high = value.get("highPrice")
+    high = parse_amount(_text(high) if not isinstance(high, (int, float)) else high)
+    if high is not None and high > 0 and (primary is None or high != primary.price):
+        yield Offer(high, currency, _name(value.get("seller")))
     if "offers" in value:  # AggregateOffer listing its offers
         yield from _offers(value["offers"])
 
@@ -138,10 +166,25 @@ def _seller(offers: Any) -> str | None:
     return None
 
 
+_AVAILABILITY = {"instock": "InStock", "in stock": "InStock", "in_stock": "InStock",
+                 "outofstock": "OutOfStock", "out of stock": "OutOfStock",
+                 "out_of_stock": "OutOfStock", "soldout": "SoldOut", "sold out": "SoldOut",
+                 "preorder": "PreOrder", "pre-order": "PreOrder", "discontinued": "Discontinued",
+                 "limitedavailability": "LimitedAvailability"}
+
+
+def normalize_availability(value: str | None) -> str | None:
+    """schema.org's ItemAvailability names, from URLs or shop spellings."""
+    if not value:
+        return None
+    word = str(value).rsplit("/", 1)[-1].strip()
+    return _AVAILABILITY.get(word.casefold(), word)
+
+
 def _availability(offers: Any) -> str | None:
     for offer in offers if isinstance(offers, list) else [offers]:
         if isinstance(offer, dict) and offer.get("availability"):
-            return str(_text(offer["availability"])).rsplit("/", 1)[-1]
+            return normalize_availability(_text(offer["availability"]))
     return None
 
 
@@ -150,14 +193,34 @@ def _opengraph_fields(og: dict) -> dict[str, Any]:
     currency = og.get("product:price:currency") or og.get("og:price:currency")
     price = parse_amount(_text(amount))
     return {
-        "title": _text(og.get("og:title")),
+        "title": strip_site_name(_text(og.get("og:title")), _text(og.get("og:site_name"))),
         "price": price if price else None,
         "currency": normalize_currency(_text(currency)) if price else None,
         "brand": _text(og.get("product:brand") or og.get("og:brand")),
         "image": _image(og.get("og:image")),
         "sku": _text(og.get("product:retailer_item_id")),
-        "availability": _text(og.get("product:availability") or og.get("og:availability")),
+        "availability": normalize_availability(
+            _text(og.get("product:availability") or og.get("og:availability"))),
     }
+
+
+_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " : ")
+
+
+def strip_site_name(title: str | None, site_name: str | None, host: str = "") -> str | None:
+    """Drop an SEO suffix naming the shop: "Lens 50mm | eBay" -> "Lens 50mm"."""
+    if not title:
+        return title
+    for sep in _TITLE_SEPARATORS:
+        head, found, tail = title.rpartition(sep)
+        if not found or not head.strip():
+            continue
+        shop = tail.strip().casefold()
+        compact = shop.replace(" ", "").replace(".", "")
+        if (site_name and shop == site_name.strip().casefold()) or \
+                (compact and compact in host.replace(".", "").casefold()):
+            return head.strip()
+    return title
 
 
 def _text(value: Any) -> str | None:
