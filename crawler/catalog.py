@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from functools import lru_cache
+from pathlib import Path
 
 from crawler.config import Config, Product
 from crawler.errors import ConfigError
 from crawler.store.writer import CatalogPhoto
-from matchers.images import ImageError, ReferenceIndex, analyse_image
+from matchers.images import ImageError, ImageHashes, Reference, ReferenceIndex, analyse_image
 from matchers.score import Catalog, CatalogProduct
 
 
@@ -30,15 +33,58 @@ def catalog_photos(products: tuple[Product, ...], config_path: str) -> tuple[Cat
     return tuple(photos)
 
 
-def build_catalog(config: Config) -> Catalog:
+def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
     photos = [(p.product, p.path) for p in catalog_photos(config.products, str(config.path))]
+    index = ReferenceIndex.from_photos(photos)
+    known = known_counterfeits(db_path, index, config.matching.image_distance) if db_path else []
     return Catalog(
         brand_names=config.brand.names,
         products=tuple(CatalogProduct(p.name, p.msrp, p.currency, p.aliases)
                        for p in config.products),
-        references=ReferenceIndex.from_photos(photos),
+        references=ReferenceIndex([*index.references, *known]),
         authorized_sellers=config.brand.authorized_sellers,
         vocabulary=config.matching.vocabulary,
         threshold=config.matching.threshold,
         image_distance=config.matching.image_distance,
     )
+
+
+logger = logging.getLogger(__name__)
+
+
+def known_counterfeits(db_path: str, official: ReferenceIndex, distance: int) -> list[Reference]:
+    """Photos of listings a reviewer confirmed as counterfeit, so that a re-listing is
+    caught even when its photo no longer looks like the official one.
+
+    A confirmed counterfeit that used an official photo adds nothing: the official
+    photo is already a reference, and treating it as a counterfeit's photo would flag
+    every genuine reseller that shows it.
+    """
+    if not Path(db_path).is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                """SELECT l.id, m.product, i.phash, i.dhash
+                   FROM verdicts v JOIN listings l ON l.id = v.listing_id
+                   JOIN images i ON i.url = l.image_url
+                   LEFT JOIN matches m ON m.listing_id = l.id
+                   WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
+                     AND v.verdict = 'counterfeit' AND i.phash IS NOT NULL""").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        logger.warning("known counterfeits not loaded from %s: %s", db_path, exc)
+        return []
+    known = []
+    for listing_id, product, phash, dhash in rows:
+        hashes = ImageHashes.from_hex(phash, dhash)
+        nearest = official.nearest(hashes)
+        if nearest is not None and nearest.distance <= distance:
+            continue
+        known.append(Reference(product or "unknown product",
+                               f"confirmed counterfeit #{listing_id}", "known-counterfeit", hashes))
+    if known:
+        logger.info("matching against %d photos of confirmed counterfeits", len(known))
+    return known

@@ -170,5 +170,202 @@ def demo(db_path: str, verbose: bool) -> None:
     run_demo(db_path, verbose=verbose)
 
 
+existing_db = click.option(
+    "--db", "db_path", required=True, type=click.Path(dir_okay=False),
+    help="A database written by `cfmon crawl`.")
+
+
+def _existing(db_path: str) -> str:
+    from crawler.errors import DatabaseError
+
+    if not Path(db_path).is_file():
+        raise DatabaseError(f"{db_path}: no such database; run `cfmon crawl --db {db_path}` first")
+    return db_path
+
+
+def _connect(db_path: str):
+    import sqlite3
+
+    from crawler.store.writer import Store
+
+    Store.open(_existing(db_path)).close()  # migrations up to date before reading
+    return sqlite3.connect(db_path)
+
+
+@main.command()
+@existing_db
+@click.argument("listing_ids", nargs=-1, required=True, type=int)
+@click.argument("verdict", type=click.Choice(["counterfeit", "genuine", "dismissed"]))
+@click.option("--note", help="Why: shown in verdict_history, exports and bundles.")
+@click.option("--by", "decided_by", help="Who decides (default: your user name).")
+@click.option("--replace", is_flag=True,
+              help="Record over a different earlier verdict (the earlier one stays in history).")
+def verdict(db_path: str, listing_ids: tuple[int, ...], verdict: str, note: str | None,
+            decided_by: str | None, replace: bool) -> None:
+    """Record a verdict on one or more listings; they leave the review queue.
+
+    Verdicts are history: a different earlier verdict is only superseded with
+    --replace, and both stay in verdict_history. Counterfeit verdicts teach the next
+    crawl: their images join the known-counterfeit set.
+
+    Example:
+
+        cfmon verdict --db cfmon.db 12 15 counterfeit --note "stolen photo, 23% of MSRP"
+    """
+    import getpass
+
+    from crawler.store.writer import Store
+
+    store = Store.open(_existing(db_path))
+    try:
+        lines = store.add_verdicts(list(listing_ids), verdict, note=note,
+                                   decided_by=decided_by or getpass.getuser(), replace=replace)
+    finally:
+        store.close()
+    for line in lines:
+        click.echo(line)
+
+
+@main.command()
+@existing_db
+def verify(db_path: str) -> None:
+    """Recompute every evidence hash and the custody chain.
+
+    Exits 0 when every stored page, image, capture and log entry matches its hash;
+    otherwise exits 1 and names the first record that does not (then the others).
+
+    Example:
+
+        cfmon verify --db cfmon.db
+    """
+    from crawler.errors import VerifyError
+    from crawler.evidence import verify as verify_db
+
+    conn = _connect(db_path)
+    try:
+        problems = list(verify_db(conn))
+        counts = conn.execute("SELECT (SELECT count(*) FROM blobs), "
+                              "(SELECT count(*) FROM captures), "
+                              "(SELECT count(*) FROM custody_log)").fetchone()
+    finally:
+        conn.close()
+    if problems:
+        rest = "".join(f"\n  {p}" for p in problems[1:])
+        raise VerifyError(f"{db_path}: first mismatch: {problems[0]}{rest}")
+    click.echo(f"{db_path}: ok: {counts[0]} blobs, {counts[1]} captures, "
+               f"{counts[2]} custody log entries verified")
+
+
+@main.command()
+@existing_db
+@click.argument("listing_id", type=int)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the bundle into (created).")
+def evidence(db_path: str, listing_id: int, out_dir: str) -> None:
+    """Write one listing's evidence bundle: pages, images, manifest, README.
+
+    The bundle can be checked with `sha256sum -c SHA256SUMS` alone; its README
+    explains the custody-log hashes.
+
+    Example:
+
+        cfmon evidence --db cfmon.db 12 --out evidence-12
+    """
+    from crawler.review.bundle import write_bundle
+    from crawler.store.writer import utcnow
+
+    conn = _connect(db_path)
+    try:
+        out = write_bundle(conn, listing_id, Path(out_dir), utcnow())
+    finally:
+        conn.close()
+    click.echo(f"wrote {out}: check it with: cd {out} && sha256sum -c SHA256SUMS")
+
+
+@main.command()
+@existing_db
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("--status", default="counterfeit", show_default=True,
+              type=click.Choice(["counterfeit", "genuine", "dismissed", "flagged", "all"]),
+              help="Latest verdict; 'flagged' = flagged and not yet reviewed.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="File (default: stdout).")
+def export(db_path: str, fmt: str, status: str, out_file: str | None) -> None:
+    """Export a takedown list with the fields platform notice forms ask for.
+
+    Fields: listing URL, seller, marketplace, product infringed, the brand's
+    reference photo, reasons, verdict, evidence id, SHA-256 and custody hash, first
+    seen, captured at.
+
+    Example:
+
+        cfmon export --db cfmon.db --format csv --status counterfeit > takedowns.csv
+    """
+    from crawler.review.export import render, takedown_rows
+
+    conn = _connect(db_path)
+    try:
+        text = render(takedown_rows(conn, status), fmt)
+    finally:
+        conn.close()
+    if out_file:
+        Path(out_file).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@existing_db
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False))
+def report(db_path: str, out_file: str) -> None:
+    """Write a self-contained HTML report for a manager (images inlined).
+
+    Reference photo beside listing photo for every flag, score and reasons, counts
+    per site and per verdict, flags over time.
+
+    Example:
+
+        cfmon report --db cfmon.db --out report.html
+    """
+    from crawler.review.report import render_report
+    from crawler.store.writer import utcnow
+
+    conn = _connect(db_path)
+    try:
+        Path(out_file).write_text(render_report(conn, utcnow()), encoding="utf-8")
+    finally:
+        conn.close()
+    click.echo(f"wrote {out_file}")
+
+
+@main.command()
+@existing_db
+@click.option("--port", default=8001, show_default=True, type=int)
+def browse(db_path: str, port: int) -> None:
+    """Open the database in Datasette on 127.0.0.1, ready for review.
+
+    Ships descriptions of every table and column, thumbnails shown as images,
+    canned queries (review queue, top risks per site, new since last run, a
+    seller's listings) and a form to record verdicts.
+
+    Example:
+
+        cfmon browse --db cfmon.db --port 8001
+    """
+    import os
+    import tempfile
+
+    from crawler.review.datasette import browse_metadata
+
+    _connect(db_path).close()
+    meta = Path(tempfile.mkdtemp(prefix="cfmon-browse-")) / "metadata.json"
+    meta.write_text(json.dumps(browse_metadata(db_path)), encoding="utf-8")
+    name = Path(db_path).stem
+    click.echo(f"review queue: http://127.0.0.1:{port}/{name}/review_queue")
+    os.execvp(sys.executable, [sys.executable, "-m", "datasette", "serve", db_path,
+                               "--metadata", str(meta), "--host", "127.0.0.1",
+                               "--port", str(port)])
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

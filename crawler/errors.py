@@ -36,3 +36,21 @@ class PageFileError(CfmonError):
     """A saved page given to `cfmon extract` cannot be read."""
 
     exit_code = 2
+
+
+class UnknownListingError(CfmonError):
+    """A listing id given on the command line is not in the database."""
+
+    exit_code = 2
+
+
+class VerdictConflictError(CfmonError):
+    """A verdict would silently replace a different earlier verdict."""
+
+    exit_code = 1
+
+
+class VerifyError(CfmonError):
+    """The evidence in the database does not match its hashes."""
+
+    exit_code = 1

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from crawler.evidence import Capture
     from matchers.images import ImageAnalysis
     from matchers.score import MatchResult
 
@@ -32,3 +33,5 @@ class Listing:
     image: ImageAnalysis | None = None
     image_error: str | None = None
     match: MatchResult | None = None
+    # The responses this listing was read from, kept as evidence.
+    captures: list[Capture] = field(default_factory=list)

@@ -8,7 +8,8 @@ Two sums, each capped, then added:
   words alone such as "backpack 30L" prove nothing).
 * **suspicion** (cap 60): does it look counterfeit? price at most 35% of MSRP 40,
   at most 50% 30, at most 70% 15; counterfeit vocabulary 40 (+5 per further
-  term); a disguised brand name ("N0rdvik") 20.
+  term); a disguised brand name ("N0rdvik") 20; the photo of a listing a
+  reviewer confirmed counterfeit 40.
 
 A listing with no relevance scores 0 whatever its vocabulary ("replica watch" of
 another brand is not ours). A listing by an authorized seller scores 0. Because
@@ -44,6 +45,7 @@ WEIGHTS = {
     "vocabulary": 40,
     "vocabulary_more": 5,
     "disguised_brand": 20,
+    "known_counterfeit": 40,  # the photo of a listing a reviewer confirmed counterfeit
 }
 PRODUCT_SIMILARITY = 80  # rapidfuzz token_set_ratio at which a product name counts
 
@@ -118,13 +120,21 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     image = _best_image(facts.image_hashes, catalog)
     if image is not None:
         ref = image.reference
-        mirrored = ", mirrored" if ref.variant == "mirrored" else ""
         points = WEIGHTS["image_exact"] if image.distance <= 4 else WEIGHTS["image_near"]
         bits = "bit" if image.distance == 1 else "bits"
-        evidence.append(Evidence(
-            "image", "relevance", points,
-            f"image: {image.distance} {bits} from reference photo {ref.photo}{mirrored} "
-            f"({ref.product})"))
+        if ref.variant == "known-counterfeit":
+            evidence.append(Evidence(
+                "image", "relevance", points,
+                f"image: {image.distance} {bits} from the photo of {ref.photo} ({ref.product})"))
+            evidence.append(Evidence("known_counterfeit", "suspicion",
+                                     WEIGHTS["known_counterfeit"],
+                                     f"same photo as {ref.photo}: a re-listing"))
+        else:
+            mirrored = ", mirrored" if ref.variant == "mirrored" else ""
+            evidence.append(Evidence(
+                "image", "relevance", points,
+                f"image: {image.distance} {bits} from reference photo {ref.photo}{mirrored} "
+                f"({ref.product})"))
 
     brand = find_brand(title, catalog.brand_names) if title else None
     if brand is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from dataclasses import replace
+
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
@@ -20,6 +22,7 @@ from scrapy.pipelines.media import MediaPipeline
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
+from crawler.spiders.marketplace import page_capture
 from matchers.images import ImageError, analyse_image
 
 logger = logging.getLogger(__name__)
@@ -67,7 +70,8 @@ class ListingImagesPipeline(ImagesPipeline):
             return self._failed(request, str(exc))
         self.inc_stats("downloaded")
         return {"url": request.url, "path": "", "checksum": self._analyses[request.url].sha256,
-                "status": "downloaded", "analysis": self._analyses.pop(request.url)}
+                "status": "downloaded", "analysis": self._analyses.pop(request.url),
+                "capture": page_capture(response, kind="image")}
 
     def media_failed(self, failure: Any, request: Request, info: MediaPipeline.SpiderInfo) -> None:
         # Returning (not raising) keeps Scrapy from logging a traceback; the media
@@ -90,6 +94,12 @@ class ListingImagesPipeline(ImagesPipeline):
         for ok, value in results:
             if ok and value and value.get("analysis") is not None:
                 adapter["image"] = value["analysis"]
+                capture = value.get("capture")
+                if capture is not None:
+                    adapter["captures"].append(capture)
+                    # Scrapy caches this result for every listing that shows the same
+                    # image: keep the bytes once (the first listing stores them).
+                    value["capture"] = replace(capture, body=b"")
                 self.crawler.stats.inc_value("cfmon/images/hashed")
                 return item
         if results:

@@ -21,7 +21,7 @@ class MatchPipeline:
         config = crawler.settings.get("CFMON_CONFIG")
         if config is None:
             raise NotConfigured("MatchPipeline needs CFMON_CONFIG")
-        return cls(build_catalog(config), crawler)
+        return cls(build_catalog(config, crawler.settings.get("CFMON_DB")), crawler)
 
     def process_item(self, item: Listing, spider: Any = None) -> Listing:
         hashes = (item.image.hashes,) if item.image is not None else ()

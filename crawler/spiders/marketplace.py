@@ -8,6 +8,7 @@ A page, card or field that cannot be read is logged with its URL, counted in the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import scrapy
@@ -16,6 +17,7 @@ from scrapy.http import Request, Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.config import Config, Site
+from crawler.evidence import Capture
 from crawler.extract.page import Extracted, absolute_url, extract_card, extract_product
 from crawler.extract.selectors import select, select_text
 from crawler.items import Listing
@@ -55,6 +57,7 @@ class MarketplaceSpider(scrapy.Spider):
         if not self._is_page(response, site):
             return
         self._count(site, "pages")
+        capture = page_capture(response)
         cards = select(response, site.results["listing"])
         if not cards:
             self.logger.warning("no listings: selector %r matched nothing at %s",
@@ -82,7 +85,7 @@ class MarketplaceSpider(scrapy.Spider):
                                          "found_on": response.url},
                               meta={"cfmon_site": site.name, "cfmon_kind": "product"})
             else:
-                yield self._listing(site, url, extracted, response.url)
+                yield self._listing(site, url, extracted, response.url, capture)
 
         next_query = site.results.get("next_page")
         if next_query and page < site.max_pages:
@@ -105,9 +108,10 @@ class MarketplaceSpider(scrapy.Spider):
             return
         extracted.merge(card, "card")
         url = response.request.url if response.request else response.url
-        yield self._listing(site, url, extracted, found_on)
+        yield self._listing(site, url, extracted, found_on, page_capture(response))
 
-    def _listing(self, site: Site, url: str, extracted: Extracted, found_on: str) -> Listing:
+    def _listing(self, site: Site, url: str, extracted: Extracted, found_on: str,
+                 capture: Capture) -> Listing:
         for problem in extracted.unresolved_problems().values():
             self.logger.warning("%s at %s", problem, url)
             self._count(site, "errors/bad_field")
@@ -132,6 +136,7 @@ class MarketplaceSpider(scrapy.Spider):
             found_on=found_on,
             sources=dict(extracted.sources),
             image_urls=[image] if image else [],
+            captures=[capture],
         )
 
     def _is_page(self, response: Response, site: Site) -> bool:
@@ -163,3 +168,13 @@ class MarketplaceSpider(scrapy.Spider):
         stats = self.crawler.stats
         stats.inc_value(f"cfmon/{key}")
         stats.inc_value(f"cfmon/sites/{site.name}/{key}")
+
+
+def page_capture(response: Response, kind: str = "page") -> Capture:
+    """The response as evidence: bytes as received, with status, headers and time."""
+    request_url = response.request.url if response.request else response.url
+    headers = {k.decode("latin-1"): [v.decode("latin-1") for v in vs]
+               for k, vs in response.headers.items()}
+    return Capture(kind=kind, url=request_url, final_url=response.url, status=response.status,
+                   headers=headers, body=response.body,
+                   captured_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"))

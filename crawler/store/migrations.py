@@ -134,3 +134,147 @@ def m001_core(db: Database) -> None:
     ]
     for sql in statements:
         db.execute(sql)
+
+
+_APPEND_ONLY = ("verdicts", "blobs", "captures", "custody_log")
+
+
+@migrations()
+def m002_review_and_evidence(db: Database) -> None:
+    statements = [
+        # -- evidence ------------------------------------------------------------
+        """
+        CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY,                  -- of the original bytes
+            size INTEGER NOT NULL,                    -- original size in bytes
+            encoding TEXT NOT NULL DEFAULT 'zlib',
+            media_type TEXT,
+            data BLOB NOT NULL,                       -- zlib-compressed bytes
+            stored_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE captures (
+            id INTEGER PRIMARY KEY,
+            listing_id INTEGER NOT NULL REFERENCES listings(id),
+            run_id INTEGER REFERENCES runs(id),
+            kind TEXT NOT NULL CHECK (kind IN ('page', 'image')),
+            url TEXT NOT NULL,
+            final_url TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            headers TEXT NOT NULL,                    -- JSON: header -> list of values
+            captured_at TEXT NOT NULL,                -- UTC, ISO 8601
+            sha256 TEXT NOT NULL REFERENCES blobs(sha256)
+        )
+        """,
+        "CREATE INDEX captures_listing ON captures(listing_id)",
+        """
+        CREATE TABLE custody_log (
+            id INTEGER PRIMARY KEY,
+            capture_id INTEGER REFERENCES captures(id),
+            kind TEXT NOT NULL,                       -- capture
+            content TEXT NOT NULL,                    -- canonical JSON of the record
+            content_sha256 TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,                  -- entry_hash of the entry before
+            entry_hash TEXT NOT NULL,                 -- sha256(prev_hash || content_sha256)
+            recorded_at TEXT NOT NULL
+        )
+        """,
+        # -- review --------------------------------------------------------------
+        "ALTER TABLE verdicts ADD COLUMN replaces_id INTEGER REFERENCES verdicts(id)",
+        """
+        CREATE VIEW latest_verdicts AS
+        SELECT v.* FROM verdicts v
+        WHERE v.id = (SELECT max(id) FROM verdicts w WHERE w.listing_id = v.listing_id)
+        """,
+        "DROP VIEW review_queue",
+        """
+        CREATE VIEW review_queue AS
+        SELECT
+            m.listing_id AS listing_id,
+            l.site AS site,
+            l.url AS url,
+            l.title AS title,
+            l.price AS price,
+            l.currency AS currency,
+            l.seller AS seller,
+            m.score AS score,
+            m.product AS product,
+            m.reasons AS reasons,
+            i.thumbnail AS listing_image,
+            c.thumbnail AS reference_image,
+            l.first_seen AS first_seen
+        FROM matches m
+        JOIN listings l ON l.id = m.listing_id
+        LEFT JOIN images i ON i.url = l.image_url
+        LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
+        WHERE m.flagged = 1
+          AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.listing_id = m.listing_id)
+        ORDER BY m.score DESC, m.listing_id
+        """,
+        """
+        CREATE VIEW confirmed_counterfeits AS
+        SELECT
+            l.id AS listing_id, l.site AS site, l.url AS url, l.title AS title,
+            l.price AS price, l.currency AS currency, l.seller AS seller,
+            m.product AS product, m.score AS score, m.reasons AS reasons,
+            v.decided_at AS confirmed_at, v.decided_by AS confirmed_by, v.note AS note,
+            l.first_seen AS first_seen, l.last_seen AS last_seen,
+            i.thumbnail AS listing_image
+        FROM latest_verdicts v
+        JOIN listings l ON l.id = v.listing_id
+        LEFT JOIN matches m ON m.listing_id = l.id
+        LEFT JOIN images i ON i.url = l.image_url
+        WHERE v.verdict = 'counterfeit'
+        ORDER BY v.decided_at DESC
+        """,
+        """
+        CREATE VIEW takedown_status AS
+        SELECT
+            cc.listing_id, cc.site, cc.url, cc.seller, cc.product, cc.confirmed_at,
+            cc.last_seen,
+            CASE WHEN l.last_run_id >= coalesce((
+                    SELECT max(r.id) FROM runs r, json_each(r.sites) s
+                    WHERE s.value = l.site AND r.status = 'finished'), 0)
+                 THEN 'still listed'
+                 ELSE 'not seen since ' || l.last_seen END AS status
+        FROM confirmed_counterfeits cc
+        JOIN listings l ON l.id = cc.listing_id
+        ORDER BY cc.confirmed_at
+        """,
+        """
+        CREATE VIEW verdict_history AS
+        SELECT v.id AS verdict_id, v.listing_id, l.site, l.title, v.verdict, v.note,
+               v.decided_by, v.decided_at, v.replaces_id
+        FROM verdicts v JOIN listings l ON l.id = v.listing_id
+        ORDER BY v.listing_id, v.id
+        """,
+        # -- full-text search over titles (Datasette finds it by its content=) -----
+        "CREATE VIRTUAL TABLE listings_fts USING fts5(title, content='listings', content_rowid='id')",
+        "INSERT INTO listings_fts (rowid, title) SELECT id, title FROM listings",
+        """
+        CREATE TRIGGER listings_ai AFTER INSERT ON listings BEGIN
+            INSERT INTO listings_fts (rowid, title) VALUES (new.id, new.title);
+        END
+        """,
+        """
+        CREATE TRIGGER listings_ad AFTER DELETE ON listings BEGIN
+            INSERT INTO listings_fts (listings_fts, rowid, title) VALUES ('delete', old.id, old.title);
+        END
+        """,
+        """
+        CREATE TRIGGER listings_au AFTER UPDATE ON listings BEGIN
+            INSERT INTO listings_fts (listings_fts, rowid, title) VALUES ('delete', old.id, old.title);
+            INSERT INTO listings_fts (rowid, title) VALUES (new.id, new.title);
+        END
+        """,
+    ]
+    # Evidence and verdicts are history: a SQLite browser must not rewrite them.
+    for table in _APPEND_ONLY:
+        for action in ("UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: "
+                f"record a new row instead'); END")
+    for sql in statements:
+        db.execute(sql)

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from crawler.errors import DatabaseError
+from crawler.errors import DatabaseError, UnknownListingError, VerdictConflictError
+from crawler.evidence import (
+    GENESIS,
+    canonical,
+    capture_content,
+    compress,
+    entry_hash,
+    sha256_hex,
+)
 from crawler.store.migrations import migrations
 
 if TYPE_CHECKING:
@@ -128,8 +136,12 @@ class Store:
         new = flagged = 0
         now = utcnow()
         with self.db.atomic():
+            last = self.db.execute(
+                "SELECT entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
+            chain = [last[0] if last else GENESIS]
             for listing in listings:
                 listing_id, is_new = self._upsert_listing(listing, run_id, now)
+                self._write_captures(listing_id, listing, run_id, chain)
                 new += is_new
                 if listing.image_url and (listing.image or listing.image_error):
                     self._upsert_image(listing.image_url, listing.image, listing.image_error, now)
@@ -164,6 +176,79 @@ class Store:
                 "now": now, "run": run_id,
             }).fetchone()
         return int(row[0]), row[1] == run_id
+
+    def _write_captures(self, listing_id: int, listing: Listing, run_id: int,
+                        chain: list[str]) -> None:
+        for capture in listing.captures:
+            if capture.body:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO blobs (sha256, size, encoding, media_type, data, "
+                    "stored_at) VALUES (?, ?, 'zlib', ?, ?, ?)",
+                    [capture.sha256, len(capture.body),
+                     (capture.headers.get("Content-Type") or [None])[0],
+                     compress(capture.body), utcnow()])
+            elif self.db.execute("SELECT 1 FROM blobs WHERE sha256 = ?",
+                                 [capture.sha256]).fetchone() is None:
+                continue  # bytes never reached the store (their first listing was dropped)
+            row = {"kind": capture.kind, "url": capture.url, "final_url": capture.final_url,
+                   "status": capture.status, "headers": json.dumps(capture.headers, sort_keys=True),
+                   "captured_at": capture.captured_at, "sha256": capture.sha256}
+            capture_id = self.db.execute(
+                """INSERT INTO captures (listing_id, run_id, kind, url, final_url, status,
+                       headers, captured_at, sha256)
+                   VALUES (:listing_id, :run_id, :kind, :url, :final_url, :status, :headers,
+                       :captured_at, :sha256) RETURNING id""",
+                {**row, "listing_id": listing_id, "run_id": run_id}).fetchone()[0]
+            self._log(chain, "capture", capture_id,
+                      canonical(capture_content(capture_id, listing.url, row)))
+
+    def _log(self, chain: list[str], kind: str, capture_id: int | None, content: str) -> None:
+        content_sha256 = sha256_hex(content.encode("utf-8"))
+        entry = entry_hash(chain[0], content_sha256)
+        self.db.execute(
+            "INSERT INTO custody_log (capture_id, kind, content, content_sha256, prev_hash, "
+            "entry_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [capture_id, kind, content, content_sha256, chain[0], entry, utcnow()])
+        chain[0] = entry
+
+    # -- verdicts --------------------------------------------------------------
+
+    def add_verdicts(self, listing_ids: Sequence[int], verdict: str, *, note: str | None,
+                     decided_by: str, replace: bool = False) -> list[str]:
+        """Record ``verdict`` on every listing, all or none; returns one line per listing.
+
+        A listing's earlier, different verdict is kept as history and only superseded
+        with ``replace``; without it the call fails naming the listing.
+        """
+        lines = []
+        now = utcnow()
+        with self.db.atomic():
+            for listing_id in listing_ids:
+                if self.db.execute("SELECT 1 FROM listings WHERE id = ?",
+                                   [listing_id]).fetchone() is None:
+                    raise UnknownListingError(
+                        f"no listing with id {listing_id} in {self.path}; "
+                        "the ids are in review_queue.listing_id")
+                previous = self.db.execute(
+                    "SELECT id, verdict, decided_by, decided_at FROM latest_verdicts "
+                    "WHERE listing_id = ?", [listing_id]).fetchone()
+                if previous and previous[1] == verdict:
+                    lines.append(f"listing {listing_id}: already {verdict} "
+                                 f"({previous[2]}, {previous[3]})")
+                    continue
+                if previous and not replace:
+                    raise VerdictConflictError(
+                        f"listing {listing_id} is already {previous[1]} ({previous[2]}, "
+                        f"{previous[3]}); pass --replace to record {verdict} over it "
+                        "(the earlier verdict stays in verdict_history)")
+                self.db.execute(
+                    "INSERT INTO verdicts (listing_id, verdict, note, decided_by, decided_at, "
+                    "replaces_id) VALUES (?, ?, ?, ?, ?, ?)",
+                    [listing_id, verdict, note, decided_by, now,
+                     previous[0] if previous else None])
+                was = f" (was {previous[1]})" if previous else ""
+                lines.append(f"listing {listing_id}: {verdict}{was}")
+        return lines
 
     def _upsert_image(self, url: str, analysis: ImageAnalysis | None, error: str | None,
                       now: str) -> None:

@@ -1,0 +1,1 @@
+"""Reviewing what the crawls found: Datasette metadata, report, export, evidence bundles."""
