@@ -9,9 +9,8 @@ cache makes an image shared by several listings download and hash only once.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
 from dataclasses import replace
+from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured

@@ -4,6 +4,7 @@ writable canned queries that record verdicts."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     }),
     "confirmed_counterfeits": ("Listings whose latest verdict is counterfeit.", {}),
     "takedown_status": ("Confirmed counterfeits and whether the last crawl of their site "
-                        "still found them.", {}),
+                        "still found them.", {
+        "status": "'still listed', or 'not seen since' the last time a crawl saw it"}),
     "verdict_history": ("Every verdict ever recorded; a later one replaces an earlier one "
                         "only as the listing's latest.", {}),
     "latest_verdicts": ("Each listing's most recent verdict.", {}),
@@ -36,6 +38,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "last_run_id": "Run that last saw it",
     }),
     "images": ("Each listing image once, with its perceptual hashes.", {
+        "url": "Image URL",
+        "fetched_at": "UTC time it was fetched",
         "sha256": "SHA-256 of the image bytes as downloaded",
         "phash": "64-bit perceptual hash (DCT), 16 hex digits",
         "dhash": "64-bit difference hash, 16 hex digits",
@@ -44,6 +48,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     }),
     "catalog": ("The brand's reference photos from the config.", {
         "photo": "File name of the reference photo",
+        "path": "Where the photo file is",
+        "updated_at": "UTC time the row was last refreshed from the config",
         "msrp": "Retail price of the product",
     }),
     "matches": ("The latest score of each listing.", {
@@ -52,6 +58,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "evidence": "JSON: each signal with its points",
         "image_distance": "pHash bits between the listing photo and the nearest reference",
         "reference_photo": "The nearest reference photo",
+        "matched_at": "UTC time of the scoring",
+        "listing_id": "Listing id (listings.id); one row per listing",
     }),
     "verdicts": ("Reviewers' decisions; append-only.", {
         "verdict": "counterfeit, genuine or dismissed",
@@ -59,16 +67,56 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "replaces_id": "The verdict this one superseded",
     }),
     "runs": ("Every crawl run with its statistics.", {
+        "started_at": "UTC start", "finished_at": "UTC end",
+        "status": "running, finished or failed",
+        "config_path": "The config file used", "sites": "JSON list of the sites crawled",
+        "pages": "Pages fetched and read", "listings_seen": "Listings seen in this run",
+        "listings_new": "Listings seen for the first time", "flagged": "Flagged in this run",
+        "errors": "Errors logged (fetch, image, field, card)",
         "finish_reason": "Scrapy's finish reason",
         "stats": "JSON: Scrapy's stats for the run",
     }),
     "blobs": ("Captured bytes (pages, images), zlib-compressed, stored once by SHA-256; "
               "append-only.", {
-        "sha256": "SHA-256 of the original bytes", "size": "Original size in bytes"}),
+        "sha256": "SHA-256 of the original bytes", "size": "Original size in bytes",
+        "encoding": "How data is compressed (zlib)", "media_type": "Content-Type as served",
+        "data": "The compressed bytes", "stored_at": "UTC time first stored"}),
     "captures": ("Every response a listing was read from: URL, status, headers, UTC time, "
-                 "SHA-256; append-only.", {}),
+                 "SHA-256; append-only.", {
+        "kind": "page or image", "url": "URL requested", "final_url": "URL after redirects",
+        "status": "HTTP status", "headers": "JSON: response headers",
+        "captured_at": "UTC time of the response", "sha256": "SHA-256 of the body (blobs.sha256)"}),
     "custody_log": ("Hash chain over the captures: entry_hash = sha256(prev_hash || "
-                    "content_sha256). `cfmon verify` checks it; append-only.", {}),
+                    "content_sha256). `cfmon verify` checks it; append-only.", {
+        "capture_id": "The capture this entry records (captures.id)",
+        "kind": "capture", "content": "Canonical JSON of the capture record",
+        "content_sha256": "SHA-256 of content", "prev_hash": "entry_hash of the entry before",
+        "entry_hash": "sha256(prev_hash || content_sha256)",
+        "recorded_at": "UTC time of the entry"}),
+}
+
+# Descriptions of columns that mean the same wherever they appear.
+COMMON: dict[str, str] = {
+    "id": "Row id", "listing_id": "Listing id (listings.id)", "site": "Marketplace name from the config",
+    "url": "URL", "title": "Listing title as shown", "price": "Amount as shown, in currency",
+    "currency": "ISO 4217 code", "seller": "Seller name as shown", "brand": "Brand the page names",
+    "sku": "SKU / MPN the page gives", "availability": "schema.org availability (InStock, ...)",
+    "image_url": "URL of the listing's main image", "product": "Catalog product it matches",
+    "score": "0-100; flagged at the config's matching.threshold",
+    "reasons": "Every signal that fired, strongest first, one per line",
+    "first_seen": "UTC time of the first crawl that saw it",
+    "last_seen": "UTC time of the latest crawl that saw it",
+    "verdict": "counterfeit, genuine or dismissed", "note": "The reviewer's note",
+    "decided_by": "Who decided (user name, or 'datasette')", "decided_at": "UTC time of the decision",
+    "replaces_id": "The earlier verdict this one superseded", "sha256": "SHA-256 of the bytes",
+    "phash": "64-bit perceptual hash (DCT), 16 hex digits",
+    "dhash": "64-bit difference hash, 16 hex digits", "thumbnail": "JPEG thumbnail, at most 100 KB",
+    "run_id": "Crawl run (runs.id)", "kind": "What was recorded", "status": "Status",
+    "width": "Pixels", "height": "Pixels", "msrp": "Retail price of the product",
+    "listing_image": "Thumbnail of the listing's photo",
+    "reference_image": "Thumbnail of the catalog photo it matched",
+    "confirmed_at": "UTC time of the counterfeit verdict", "confirmed_by": "Who confirmed it",
+    "verdict_id": "Verdict id (verdicts.id)",
 }
 
 QUERIES: dict[str, dict[str, Any]] = {
@@ -114,8 +162,19 @@ VALUES (:listing_id, :verdict, :note, 'datasette',
 }
 
 
+def describe(table: str, columns: list[str]) -> dict[str, str]:
+    own = TABLES.get(table, ("", {}))[1]
+    return {c: own.get(c) or COMMON.get(c, "") for c in columns}
+
+
 def browse_metadata(db_path: str | Path) -> dict[str, Any]:
     name = Path(db_path).stem
+    conn = sqlite3.connect(db_path)
+    try:
+        columns = {t: [c[0] for c in conn.execute("SELECT name FROM pragma_table_info(?)", [t])]
+                   for t in TABLES}
+    finally:
+        conn.close()
     return {
         "title": "cfmon: counterfeit review",
         "description_html": (
@@ -125,8 +184,9 @@ def browse_metadata(db_path: str | Path) -> dict[str, Any]:
         "plugins": {"datasette-render-images": {"size_limit": 100_000}},
         "databases": {
             name: {
-                "tables": {table: {"description": description, "columns": columns}
-                           for table, (description, columns) in TABLES.items()},
+                "tables": {table: {"description": description,
+                                   "columns": describe(table, columns[table])}
+                           for table, (description, _) in TABLES.items()},
                 "queries": QUERIES,
             },
         },

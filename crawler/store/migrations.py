@@ -250,7 +250,7 @@ def m002_review_and_evidence(db: Database) -> None:
         ORDER BY v.listing_id, v.id
         """,
         # -- full-text search over titles (Datasette finds it by its content=) -----
-        "CREATE VIRTUAL TABLE listings_fts USING fts5(title, content='listings', content_rowid='id')",
+        'CREATE VIRTUAL TABLE listings_fts USING fts5(title, content="listings", content_rowid="id")',
         "INSERT INTO listings_fts (rowid, title) SELECT id, title FROM listings",
         """
         CREATE TRIGGER listings_ai AFTER INSERT ON listings BEGIN

@@ -1,0 +1,290 @@
+"""Review and evidence: verdicts, verify, bundles, export, report, Datasette."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import zlib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crawler.cli import main
+from crawler.evidence import Capture
+from crawler.items import Listing
+from crawler.review.datasette import browse_metadata
+from crawler.store.writer import CatalogPhoto, Store
+from matchers.images import ImageHashes, ImageMatch, Reference, analyse_image
+from matchers.score import Evidence, MatchResult
+
+CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "catalog"
+SITES = Path(__file__).resolve().parent.parent / "fixtures" / "sites"
+PAGE = b"<html><body><h1>Nordvik Trail Backpack 30L replica</h1><p>$29.99</p></body></html>"
+
+
+def capture(kind: str, url: str, body: bytes, content_type: str) -> Capture:
+    return Capture(kind=kind, url=url, final_url=url, status=200,
+                   headers={"Content-Type": [content_type]}, body=body,
+                   captured_at="2026-11-20T10:00:00.000+00:00")
+
+
+def make_listing(n: int, title: str, score: int, image: Path | None) -> Listing:
+    url = f"http://bazaar.test/item/{n}"
+    item = Listing(site="bazaar", url=url, title=title, price=Decimal("29.99"),
+                   currency="USD", seller=f"seller{n}", sources={"title": "selector"})
+    item.captures.append(capture("page", url, PAGE.replace(b"30L", f"{n}".encode()),
+                                 "text/html"))
+    if image is not None:
+        data = image.read_bytes()
+        item.image_url = f"http://bazaar.test/img/{n}.jpg"
+        item.image = analyse_image(data)
+        item.captures.append(capture("image", item.image_url, data, "image/jpeg"))
+    reference = Reference("Nordvik Trail Backpack 30L", "trail-30.jpg", "original",
+                          ImageHashes(0, 0))
+    item.match = MatchResult(
+        score=score, flagged=score >= 50, product="Nordvik Trail Backpack 30L",
+        evidence=(Evidence("vocabulary", "suspicion", 40, "title contains 'replica'"),),
+        image_match=ImageMatch(reference, 2, 1))
+    return item
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "review.db"
+    store = Store.open(path)
+    photo = CATALOG / "trail-30.jpg"
+    store.sync_catalog([CatalogPhoto("Nordvik Trail Backpack 30L", photo, 129.0, "USD",
+                                     analyse_image(photo.read_bytes()))])
+    run = store.start_run("monitor.toml", ["bazaar"])
+    store.write_batch([
+        make_listing(1, "Nordvik Trail Backpack 30L replica", 90, SITES / "bazaar/img/b2.jpg"),
+        make_listing(2, "<script>alert('x')</script> Nordvik 1:1", 80, SITES / "bazaar/img/b3.jpg"),
+        make_listing(3, "Alplux Hiker Backpack", 0, None),
+    ], run)
+    store.finish_run(run, status="finished", finish_reason="finished", stats={})
+    store.close()
+    return path
+
+
+def cli(*args: str) -> object:
+    return CliRunner().invoke(main, list(args))
+
+
+def queue(db: Path) -> list[int]:
+    conn = sqlite3.connect(db)
+    try:
+        return [r[0] for r in conn.execute("SELECT listing_id FROM review_queue")]
+    finally:
+        conn.close()
+
+
+# -- verdicts ----------------------------------------------------------------------
+
+def test_verdict_on_several_listings_leaves_the_queue(db: Path) -> None:
+    assert queue(db) == [1, 2]
+    result = cli("verdict", "--db", str(db), "1", "2", "counterfeit", "--note", "stolen photo",
+                 "--by", "ana")
+    assert result.exit_code == 0, result.output
+    assert result.output == "listing 1: counterfeit\nlisting 2: counterfeit\n"
+    assert queue(db) == []
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT listing_id, verdict, note, decided_by FROM verdict_history"
+                        ).fetchall()
+    assert rows == [(1, "counterfeit", "stolen photo", "ana"), (2, "counterfeit", "stolen photo", "ana")]
+
+
+def test_a_different_verdict_is_never_overwritten_silently(db: Path) -> None:
+    cli("verdict", "--db", str(db), "1", "counterfeit", "--by", "ana")
+    refused = cli("verdict", "--db", str(db), "1", "genuine", "--by", "bo")
+    assert refused.exit_code == 1
+    assert "listing 1 is already counterfeit (ana," in refused.output
+    assert "--replace" in refused.output
+    replaced = cli("verdict", "--db", str(db), "1", "genuine", "--by", "bo", "--replace")
+    assert replaced.output == "listing 1: genuine (was counterfeit)\n"
+    conn = sqlite3.connect(db)
+    history = conn.execute("SELECT verdict, decided_by, replaces_id FROM verdict_history "
+                           "WHERE listing_id = 1").fetchall()
+    assert history == [("counterfeit", "ana", None), ("genuine", "bo", 1)]
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE verdicts SET verdict = 'dismissed'")
+
+
+def test_verdict_on_an_unknown_listing_changes_nothing(db: Path) -> None:
+    result = cli("verdict", "--db", str(db), "1", "99", "counterfeit")
+    assert result.exit_code == 2 and "no listing with id 99" in result.output
+    assert queue(db) == [1, 2]
+
+
+# -- evidence ----------------------------------------------------------------------
+
+def test_verify_passes_on_untouched_evidence(db: Path) -> None:
+    result = cli("verify", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert "5 blobs, 5 captures, 5 custody log entries verified" in result.output
+
+
+def tamper(db: Path, sql: str, params: list, table: str) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute(f"DROP TRIGGER {table}_no_update")  # what a tamperer would do first
+    conn.execute(sql, params)
+    conn.commit()
+    conn.close()
+
+
+def test_one_changed_byte_of_a_stored_page_is_named(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    sha, data = conn.execute("SELECT sha256, data FROM blobs WHERE media_type = 'text/html' "
+                             "ORDER BY rowid LIMIT 1").fetchone()
+    conn.close()
+    page = bytearray(zlib.decompress(data))
+    page[30] ^= 1  # one bit of one byte, recompressed cleanly
+    tamper(db, "UPDATE blobs SET data = ? WHERE sha256 = ?", [zlib.compress(bytes(page)), sha],
+           "blobs")
+    result = cli("verify", "--db", str(db))
+    assert result.exit_code == 1
+    assert f"first mismatch: blobs {sha}: content hashes to" in result.output
+
+
+def test_one_changed_byte_of_a_stored_image_is_named(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    sha, data = conn.execute("SELECT sha256, data FROM blobs WHERE media_type = 'image/jpeg' "
+                             "LIMIT 1").fetchone()
+    conn.close()
+    raw = bytearray(data)
+    raw[len(raw) // 2] ^= 0xFF
+    tamper(db, "UPDATE blobs SET data = ? WHERE sha256 = ?", [bytes(raw), sha], "blobs")
+    result = cli("verify", "--db", str(db))
+    assert result.exit_code == 1 and f"blobs {sha}" in result.output
+
+
+def test_a_changed_custody_log_entry_is_named(db: Path) -> None:
+    tamper(db, "UPDATE custody_log SET content = replace(content, 'bazaar.test', 'bazaar.tesT') "
+               "WHERE id = 3", [], "custody_log")
+    result = cli("verify", "--db", str(db))
+    assert result.exit_code == 1
+    assert "first mismatch: captures 3: differs from its custody log entry" in result.output
+    assert "custody_log 3: content does not match its content_sha256" in result.output
+
+
+def test_a_rewritten_capture_record_is_named(db: Path) -> None:
+    tamper(db, "UPDATE captures SET captured_at = '2026-11-21T00:00:00.000+00:00' WHERE id = 2",
+           [], "captures")
+    result = cli("verify", "--db", str(db))
+    assert result.exit_code == 1
+    assert "captures 2: differs from its custody log entry" in result.output
+
+
+def test_evidence_bundle_checks_with_sha256sum_alone(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = cli("evidence", "--db", str(db), "1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "captures").iterdir()) == ["001-page.html",
+                                                                   "002-image.jpg"]
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True,
+                           text=True)
+    assert check.returncode == 0 and check.stdout.count(": OK") == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["listing"]["url"] == "http://bazaar.test/item/1"
+    entry = manifest["captures"][0]["custody_log"]
+    assert json.loads(entry["content"])["sha256"] == manifest["captures"][0]["sha256"]
+    assert "sha256sum -c SHA256SUMS" in (out / "README.txt").read_text()
+    (out / "captures" / "001-page.html").write_bytes(b"<html>changed</html>")
+    assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out,
+                          capture_output=True).returncode != 0
+
+
+# -- export and report -------------------------------------------------------------
+
+def test_export_takedown_list_csv_and_json(db: Path) -> None:
+    cli("verdict", "--db", str(db), "2", "counterfeit")
+    rows = list(csv.DictReader(io.StringIO(cli("export", "--db", str(db)).output)))
+    assert [r["listing_url"] for r in rows] == ["http://bazaar.test/item/2"]
+    row = rows[0]
+    assert (row["seller"], row["marketplace"], row["product_infringed"], row["verdict"]) == \
+        ("seller2", "bazaar", "Nordvik Trail Backpack 30L", "counterfeit")
+    assert row["brand_reference"].endswith("trail-30.jpg")
+    assert len(row["evidence_sha256"]) == 64 and len(row["custody_entry_hash"]) == 64
+    assert row["first_seen"] and row["captured_at"] == "2026-11-20T10:00:00.000+00:00"
+    flagged = json.loads(cli("export", "--db", str(db), "--format", "json", "--status",
+                             "flagged").output)
+    assert [r["listing_url"] for r in flagged] == ["http://bazaar.test/item/1"]
+
+
+def test_report_is_self_contained_and_escapes_scraped_text(db: Path, tmp_path: Path) -> None:
+    cli("verdict", "--db", str(db), "1", "counterfeit")
+    out = tmp_path / "report.html"
+    assert cli("report", "--db", str(db), "--out", str(out)).exit_code == 0
+    html = out.read_text()
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; Nordvik 1:1" in html
+    assert html.count("data:image/jpeg;base64,") == 4  # reference + listing photo, twice
+    assert "src=\"http" not in html  # nothing fetched when opened
+    assert "<svg" in html and "Flags per day" in html
+    assert "<td>counterfeit</td><td class='num'>1</td>" in html
+
+
+# -- Datasette -----------------------------------------------------------------------
+
+@pytest.fixture
+def datasette(db: Path):
+    from datasette.app import Datasette
+
+    return Datasette([str(db)], metadata=browse_metadata(db))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_datasette_shows_the_queue_first_with_thumbnails(datasette) -> None:
+    page = run(datasette.client.get("/review")).text
+    assert page.index("Review queue: flagged listings awaiting a verdict") < page.index("Tables")
+    queue_page = run(datasette.client.get("/review/review_queue")).text
+    assert queue_page.count('<img src="data:image/jpeg;base64,') == 4
+    rows = run(datasette.client.get("/review/review_queue.json?_shape=array")).json()
+    assert [r["listing_id"] for r in rows] == [1, 2]
+
+
+def test_datasette_verdict_form_records_and_leaves_the_queue(datasette, db: Path) -> None:
+    response = run(datasette.client.post(
+        "/review/record_verdict",
+        data={"listing_id": "1", "verdict": "counterfeit", "note": "same factory photo"}))
+    assert response.status_code in (200, 302), response.text
+    assert queue(db) == [2]
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT verdict, note, decided_by FROM verdicts").fetchall() == \
+        [("counterfeit", "same factory photo", "datasette")]
+
+
+def test_datasette_canned_queries_answer(datasette) -> None:
+    top = run(datasette.client.get("/review/top_risks_per_site.json?_shape=array")).json()
+    assert [r["listing_id"] for r in top] == [1, 2]
+    seller = run(datasette.client.get(
+        "/review/seller_listings.json?_shape=array&seller=seller3")).json()
+    assert [r["title"] for r in seller] == ["Alplux Hiker Backpack"]
+    new = run(datasette.client.get("/review/new_since_last_run.json?_shape=array")).json()
+    assert len(new) == 3
+
+
+def test_every_table_and_column_is_described(db: Path) -> None:
+    meta = browse_metadata(db)["databases"]["review"]["tables"]
+    conn = sqlite3.connect(db)
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+        "AND name NOT LIKE 'listings_fts%' AND name NOT LIKE '\\_%' ESCAPE '\\' "
+        "AND name NOT LIKE 'sqlite_%'")]
+    for name in names:
+        assert meta.get(name, {}).get("description"), name
+        for (column,) in conn.execute(f"SELECT name FROM pragma_table_info('{name}')"):
+            assert meta[name]["columns"].get(column), f"{name}.{column}"
+
+
+def test_full_text_search_over_titles(datasette) -> None:
+    rows = run(datasette.client.get("/review/listings.json?_search=alplux&_shape=array")).json()
+    assert [r["id"] for r in rows] == [3]
