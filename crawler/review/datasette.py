@@ -175,15 +175,16 @@ def browse_metadata(db_path: str | Path) -> dict[str, Any]:
                    for t in TABLES}
     finally:
         conn.close()
+    start_here = (f'Start with the <a href="/{name}/review_queue">review queue</a>; record a '
+                  f'decision with <a href="/{name}/record_verdict">record_verdict</a> or '
+                  "<code>cfmon verdict</code>.")
     return {
         "title": "cfmon: counterfeit review",
-        "description_html": (
-            f'Start with the <a href="/{name}/review_queue">review queue</a>; record a '
-            f'decision with <a href="/{name}/record_verdict">record_verdict</a> or '
-            "<code>cfmon verdict</code>."),
+        "description_html": start_here,
         "plugins": {"datasette-render-images": {"size_limit": 100_000}},
         "databases": {
             name: {
+                "description_html": start_here,
                 "tables": {table: {"description": description,
                                    "columns": describe(table, columns[table])}
                            for table, (description, _) in TABLES.items()},

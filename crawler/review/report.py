@@ -16,7 +16,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:6px;
 vertical-align:top;text-align:left}th{background:#f6f6f6}.num{text-align:right}
-.pair img{width:120px;height:120px;object-fit:contain;background:#fafafa;border:1px solid #ddd}
+.pair{white-space:nowrap}.pair img{width:120px;height:120px;object-fit:contain;background:#fafafa;border:1px solid #ddd}
 .reasons{margin:0;padding-left:1.1em}.score{font-weight:bold;font-size:1.2em}
 .muted{color:#777}.bar{fill:#c0392b}.axis{font-size:11px;fill:#555}
 """
@@ -34,7 +34,7 @@ def _chart(days: list[tuple[str, int]]) -> str:
     if not days:
         return '<p class="muted">No flags yet.</p>'
     width, height, pad = 900, 180, 30
-    bar = max(4, (width - 2 * pad) // max(len(days), 1) - 4)
+    bar = min(60, max(4, (width - 2 * pad) // max(len(days), 1) - 4))
     top = max(n for _, n in days)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" '
              f'role="img" aria-label="Flags per day">']
