@@ -288,3 +288,51 @@ def test_every_table_and_column_is_described(db: Path) -> None:
 def test_full_text_search_over_titles(datasette) -> None:
     rows = run(datasette.client.get("/review/listings.json?_search=alplux&_shape=array")).json()
     assert [r["id"] for r in rows] == [3]
+
+
+# -- verdicts feed back into matching ------------------------------------------------
+
+def test_confirmed_counterfeit_photos_join_the_known_set(db: Path) -> None:
+    from crawler.catalog import known_counterfeits
+    from matchers.images import ReferenceIndex
+
+    store = Store.open(db)
+    run = store.start_run("monitor.toml", ["bazaar"])
+    store.write_batch([make_listing(4, "Nordvik jacket, own photo", 60,
+                                    SITES / "bazaar/img/b8.jpg")], run)
+    store.add_verdicts([1, 4], "counterfeit", note=None, decided_by="ana")
+    store.close()
+    official = ReferenceIndex.from_photos([("Nordvik Trail Backpack 30L", CATALOG / "trail-30.jpg")])
+    known = known_counterfeits(str(db), official, distance=12)
+    # Listing 1 used the official photo: adding it would flag every genuine reseller.
+    assert [(r.photo, r.variant) for r in known] == [("confirmed counterfeit #4",
+                                                      "known-counterfeit")]
+
+
+def test_a_relisting_with_a_confirmed_counterfeits_photo_is_flagged(db: Path) -> None:
+    from matchers.images import ReferenceIndex
+    from matchers.score import Catalog, CatalogProduct, ListingFacts, score_listing
+
+    photo = analyse_image((SITES / "bazaar/img/b8.jpg").read_bytes()).hashes
+    known = Reference("Nordvik Summit Down Jacket", "confirmed counterfeit #4",
+                      "known-counterfeit", photo)
+    catalog = Catalog(brand_names=("Nordvik",),
+                      products=(CatalogProduct("Nordvik Summit Down Jacket", Decimal("249"), "USD"),),
+                      references=ReferenceIndex([known]))
+    result = score_listing(ListingFacts(title="Warm winter jacket", price=Decimal("200"),
+                                        currency="USD", image_hashes=(photo,)), catalog)
+    assert result.flagged
+    assert result.reasons[:2] == [
+        "image: 0 bits from the photo of confirmed counterfeit #4 (Nordvik Summit Down Jacket)",
+        "same photo as confirmed counterfeit #4: a re-listing",
+    ]
+
+
+def test_a_verdict_outlives_the_next_crawl(db: Path) -> None:
+    cli("verdict", "--db", str(db), "1", "genuine")
+    store = Store.open(db)
+    run = store.start_run("monitor.toml", ["bazaar"])
+    store.write_batch([make_listing(1, "Nordvik Trail Backpack 30L replica", 95,
+                                    SITES / "bazaar/img/b2.jpg")], run)
+    store.close()
+    assert queue(db) == [2]

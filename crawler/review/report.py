@@ -16,7 +16,8 @@ body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:6px;
 vertical-align:top;text-align:left}th{background:#f6f6f6}.num{text-align:right}
-.pair{white-space:nowrap}.pair img{width:120px;height:120px;object-fit:contain;background:#fafafa;border:1px solid #ddd}
+.pair{white-space:nowrap}
+.pair img{width:120px;height:120px;object-fit:contain;background:#fafafa;border:1px solid #ddd}
 .reasons{margin:0;padding-left:1.1em}.score{font-weight:bold;font-size:1.2em}
 .muted{color:#777}.bar{fill:#c0392b}.axis{font-size:11px;fill:#555}
 """
