@@ -70,26 +70,61 @@ def check_config(config_path: str) -> None:
 @click.option("--site", "sites", multiple=True, help="Crawl only this site (repeatable).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
-def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str) -> None:
+@click.option("--log-file", type=click.Path(dir_okay=False),
+              help="Write the crawl log to this file instead of the terminal.")
+@click.option("--quiet", is_flag=True, help="Print only the summary (for cron).")
+def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str,
+          log_file: str | None, quiet: bool) -> None:
     """Crawl the configured marketplaces into the database and flag suspects.
 
-    The config is validated before anything is fetched (exit 2 on a bad one).
-    Flagged listings land in the database's review_queue view.
+    The config is validated before anything is fetched. Exit codes: 0 ok; 1 the
+    crawl ran but a site failed (no listings: every request errored, or the
+    selectors matched nothing); 2 bad config or usage; 3 another crawl holds the
+    database. Flagged listings land in the review_queue view.
 
     Example:
 
-        cfmon crawl --config monitor.toml --db cfmon.db --site shopmart
+        cfmon crawl --config monitor.toml --db cfmon.db --site shopmart --quiet
     """
+    from crawler.errors import SiteFailedError
+    from crawler.lock import DatabaseLock
     from crawler.run import run_crawl
+    from crawler.store.writer import Store
 
     config = load_config(config_path)
-    summary = run_crawl(config, db_path, list(sites) or None, LOG_LEVEL=log_level)
+    for name in sites:
+        config.site(name)
+    logging_settings = {"LOG_LEVEL": log_level}
+    if log_file:
+        logging_settings["LOG_FILE"] = log_file
+    elif quiet:
+        logging_settings["LOG_ENABLED"] = False
+    with DatabaseLock(db_path, command=" ".join(["cfmon", *sys.argv[1:]])):
+        store = Store.open(db_path)
+        interrupted = store.interrupt_stale_runs()
+        store.close()
+        if interrupted and not quiet:
+            click.echo(f"{interrupted} earlier run(s) had been killed; marked interrupted")
+        summary = run_crawl(config, db_path, list(sites) or None, **logging_settings)
+        failed = summary.failed_sites()
+        if summary.finish_reason != "finished":
+            failed.setdefault("(crawl)", f"stopped early: {summary.finish_reason}")
+        store = Store.open(db_path)
+        store.set_exit_code(summary.run_id, 1 if failed else 0)
+        store.close()
     click.echo(f"run {summary.run_id} {summary.status} ({summary.finish_reason}): "
                f"{summary.pages} pages, {summary.listings_seen} listings "
                f"({summary.listings_new} new), {summary.flagged} flagged, "
                f"{summary.errors} errors")
-    click.echo(f"review: sqlite3 {db_path} 'SELECT * FROM review_queue'  "
-               f"(or open it in Datasette / DB Browser for SQLite)")
+    for site, st in summary.site_stats.items():
+        click.echo(f"  {site}: {st['pages']} pages, {st['listings']} listings, {st['new']} new, "
+                   f"{st['changed']} changed, {st['gone']} gone, {st['errors']} errors"
+                   + ("" if st.get("complete") else " (incomplete: nothing marked gone)"))
+    if not quiet:
+        click.echo(f"review: sqlite3 {db_path} 'SELECT * FROM review_queue'  "
+                   f"(or cfmon browse --db {db_path})")
+    if failed:
+        raise SiteFailedError("sites failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
 
 
 @main.command()

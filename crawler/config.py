@@ -66,6 +66,9 @@ class CrawlOptions:
     autothrottle: bool = True
     obey_robots: bool = True
     timeout: float | None = None
+    # Let pages send cfmon to hosts on private or loopback addresses (off: a page
+    # must not make cfmon fetch an internal address).
+    allow_private_hosts: bool = False
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,7 @@ class _Checker:
 
     def crawl(self, data: dict) -> CrawlOptions:
         keys = ("user_agent", "download_delay", "concurrent_requests_per_domain",
-                "autothrottle", "obey_robots", "timeout")
+                "autothrottle", "obey_robots", "timeout", "allow_private_hosts")
         self.unknown_keys(data, keys, "crawl")
         return CrawlOptions(
             user_agent=self.string(data, "user_agent", "crawl.user_agent"),
@@ -350,6 +353,8 @@ class _Checker:
             autothrottle=self.boolean(data, "autothrottle", "crawl.autothrottle", True),
             obey_robots=self.boolean(data, "obey_robots", "crawl.obey_robots", True),
             timeout=self.number(data, "timeout", "crawl.timeout", low=1),
+            allow_private_hosts=self.boolean(data, "allow_private_hosts",
+                                             "crawl.allow_private_hosts", False),
         )
 
     def sites(self, value: Any) -> tuple[Site, ...]:

@@ -54,3 +54,15 @@ class VerifyError(CfmonError):
     """The evidence in the database does not match its hashes."""
 
     exit_code = 1
+
+
+class LockedError(CfmonError):
+    """Another crawl holds the database."""
+
+    exit_code = 3
+
+
+class SiteFailedError(CfmonError):
+    """The crawl ran, but at least one site gave nothing usable."""
+
+    exit_code = 1

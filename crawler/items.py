@@ -35,3 +35,12 @@ class Listing:
     match: MatchResult | None = None
     # The responses this listing was read from, kept as evidence.
     captures: list[Capture] = field(default_factory=list)
+
+
+@dataclass
+class GoneListing:
+    """A listing whose own page answered 404 or 410: taken down."""
+
+    site: str
+    url: str
+    reason: str  # "HTTP 404"

@@ -23,6 +23,19 @@ class RunSummary:
     flagged: int
     errors: int
     stats: dict[str, Any]
+    site_stats: dict[str, dict[str, Any]]
+
+    def failed_sites(self) -> dict[str, str]:
+        """Sites that gave nothing usable, with why."""
+        failed = {}
+        for site, st in self.site_stats.items():
+            if st.get("listings", 0) == 0:
+                if st.get("pages", 0) == 0:
+                    why = f"no page could be read ({st.get('errors', 0)} errors)"
+                else:
+                    why = f"selectors matched no listing on {st['pages']} pages"
+                failed[site] = why
+        return failed
 
 
 def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
@@ -65,4 +78,5 @@ def read_run(db_path: str, run_id: int | None) -> RunSummary:
         pages=row["pages"] or 0, listings_seen=row["listings_seen"] or 0,
         listings_new=row["listings_new"] or 0, flagged=row["flagged"] or 0,
         errors=row["errors"] or 0, stats=json.loads(row["stats"] or "{}"),
+        site_stats=json.loads(row["site_stats"] or "{}"),
     )

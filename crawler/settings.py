@@ -24,6 +24,9 @@ CFMON_SITES = None  # names of the sites to crawl; None = all
 CFMON_IMAGES_ENABLED = True
 CFMON_STORE_BATCH_SIZE = 50  # listings per write transaction
 CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands steadily
+CFMON_RETRY_AFTER_ENABLED = True
+CFMON_RETRY_AFTER_MAX = 120.0  # seconds: a longer Retry-After is cut to this
+CFMON_RETRY_AFTER_TIMES = 3
 
 # -- politeness --------------------------------------------------------------------
 USER_AGENT = f"cfmon/{__version__} (+https://github.com/cfmon/cfmon; counterfeit monitor)"
@@ -41,6 +44,14 @@ COOKIES_ENABLED = False
 # A listing page or image larger than this is not a page or image we want.
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+
+DOWNLOADER_MIDDLEWARES = {
+    # Before Scrapy's RetryMiddleware (550), which would retry a 429 at once.
+    "crawler.middlewares.RetryAfterMiddleware": 560,
+    # Early, so that nothing is sent to a refused address, robots.txt included.
+    "crawler.middlewares.PrivateAddressMiddleware": 50,
+}
+REDIRECT_MAX_TIMES = 10
 
 # -- pipeline ----------------------------------------------------------------------
 ITEM_PIPELINES = {

@@ -24,6 +24,8 @@ class MatchPipeline:
         return cls(build_catalog(config, crawler.settings.get("CFMON_DB")), crawler)
 
     def process_item(self, item: Listing, spider: Any = None) -> Listing:
+        if not isinstance(item, Listing):
+            return item
         hashes = (item.image.hashes,) if item.image is not None else ()
         item.match = score_listing(
             ListingFacts(title=item.title, price=item.price, currency=item.currency,

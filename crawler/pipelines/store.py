@@ -18,7 +18,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from crawler.catalog import catalog_photos
-from crawler.items import Listing
+from crawler.items import GoneListing, Listing
 from crawler.store.writer import Store
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ class StorePipeline:
         self.store: Store | None = None
         self.run_id: int | None = None
         self._batch: list[Listing] = []
+        self._gone: list[GoneListing] = []
+        self._site_counts: dict[str, dict[str, int]] = {}
         self._last_flush = time.monotonic()
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="cfmon-store")
 
@@ -67,6 +69,9 @@ class StorePipeline:
         self.crawler.stats.set_value("cfmon/run_id", self.run_id)
 
     async def process_item(self, item: Listing, spider: Any = None) -> Listing:
+        if isinstance(item, GoneListing):
+            self._gone.append(item)
+            return item
         self._batch.append(item)
         due = time.monotonic() - self._last_flush >= self.flush_seconds
         if len(self._batch) >= self.batch_size or due:
@@ -75,14 +80,25 @@ class StorePipeline:
 
     async def _flush(self) -> None:
         batch, self._batch = self._batch, []
+        gone, self._gone = self._gone, []
         self._last_flush = time.monotonic()
-        if not batch or self.store is None:
+        if self.store is None:
             return
-        result = await maybe_deferred_to_future(
-            self._in_thread(self.store.write_batch, batch, self.run_id))
-        stats = self.crawler.stats
-        stats.inc_value("cfmon/stored", result.written)
-        stats.inc_value("cfmon/new", result.new)
+        if batch:
+            result = await maybe_deferred_to_future(
+                self._in_thread(self.store.write_batch, batch, self.run_id))
+            stats = self.crawler.stats
+            stats.inc_value("cfmon/stored", result.written)
+            stats.inc_value("cfmon/new", result.new)
+            for site, counts in result.per_site.items():
+                mine = self._site_counts.setdefault(site, {"new": 0, "changed": 0, "gone": 0})
+                mine["new"] += counts["new"]
+                mine["changed"] += counts["changed"]
+        for site in {g.site for g in gone}:
+            marked = await maybe_deferred_to_future(self._in_thread(
+                self.store.mark_gone, [(g.url, g.reason) for g in gone if g.site == site]))
+            mine = self._site_counts.setdefault(site, {"new": 0, "changed": 0, "gone": 0})
+            mine["gone"] = mine.get("gone", 0) + marked
 
     async def close_spider(self, spider: Any = None) -> None:
         await self._flush()
@@ -90,14 +106,37 @@ class StorePipeline:
     async def spider_closed(self, spider: Any, reason: str) -> None:
         stats = dict(self.crawler.stats.get_stats())
         status = "finished" if reason == "finished" else "failed"
+        sites = [s.name for s in self.crawler.spider.sites]
 
         def finishing() -> None:
-            if self.store is not None and self.run_id is not None:
-                self.store.finish_run(self.run_id, status=status, finish_reason=reason,
-                                      stats=stats)
-                self.store.close()
+            if self.store is None or self.run_id is None:
+                return
+            site_stats = {}
+            for site in sites:
+                site_stats[site] = self._site_stats(site, stats, reason)
+                if site_stats[site]["complete"]:
+                    site_stats[site]["gone"] += self.store.mark_missing(site, self.run_id)
+            self.store.finish_run(self.run_id, status=status, finish_reason=reason,
+                                  stats=stats, site_stats=site_stats)
+            self.store.close()
 
         try:
             await maybe_deferred_to_future(self._in_thread(finishing))
         finally:
             self._pool.stop()
+
+    def _site_stats(self, site: str, stats: dict[str, Any], reason: str) -> dict[str, Any]:
+        def get(key: str) -> int:
+            return int(stats.get(f"cfmon/sites/{site}/{key}", 0))
+
+        errors = sum(v for k, v in stats.items()
+                     if k.startswith(f"cfmon/sites/{site}/errors/") and isinstance(v, int))
+        counts = self._site_counts.get(site, {})
+        listings = get("listings")
+        # Only a crawl that saw every results page may declare unseen listings gone.
+        complete = (reason == "finished" and listings > 0 and not get("errors/results")
+                    and not get("truncated") and not get("errors/no_listings"))
+        return {"pages": get("pages"), "listings": listings, "new": counts.get("new", 0),
+                "changed": counts.get("changed", 0), "gone": counts.get("gone", 0),
+                "errors": errors,
+                "complete": complete}

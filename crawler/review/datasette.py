@@ -20,7 +20,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "confirmed_counterfeits": ("Listings whose latest verdict is counterfeit.", {}),
     "takedown_status": ("Confirmed counterfeits and whether the last crawl of their site "
                         "still found them.", {
-        "status": "'still listed', or 'not seen since' the last time a crawl saw it"}),
+        "status": "'taken down' once gone, else 'still listed'",
+        "flagged_at": "UTC time it was first flagged", "gone_at": "UTC time it went away",
+        "days_to_takedown": "Days from first flag to takedown"}),
     "verdict_history": ("Every verdict ever recorded; a later one replaces an earlier one "
                         "only as the listing's latest.", {}),
     "latest_verdicts": ("Each listing's most recent verdict.", {}),
@@ -36,10 +38,23 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "last_seen": "UTC time of the latest crawl that saw it",
         "first_run_id": "Run that first saw it",
         "last_run_id": "Run that last saw it",
+        "gone_at": "UTC time it was found taken down; empty while live, cleared if it returns",
+        "gone_reason": "HTTP 404/410 on its page, or not listed in a complete crawl of its site",
     }),
+    "listing_changes": ("Every change of a listing's title, price, currency or seller "
+                        "between crawls.", {
+        "changed_at": "UTC time of the crawl that saw the change", "field": "What changed",
+        "old_value": "Before", "new_value": "After"}),
+    "takedown_times": ("Per site: confirmed counterfeits, how many were taken down, and the "
+                       "days from first flag to takedown.", {
+        "confirmed": "Listings confirmed counterfeit", "taken_down": "Of those, gone",
+        "avg_days_to_takedown": "Average days from first flag to gone",
+        "max_days_to_takedown": "Longest"}),
     "images": ("Each listing image once, with its perceptual hashes.", {
         "url": "Image URL",
         "fetched_at": "UTC time it was fetched",
+        "etag": "ETag the server gave (sent back as If-None-Match)",
+        "last_modified": "Last-Modified the server gave (sent back as If-Modified-Since)",
         "sha256": "SHA-256 of the image bytes as downloaded",
         "phash": "64-bit perceptual hash (DCT), 16 hex digits",
         "dhash": "64-bit difference hash, 16 hex digits",
@@ -59,6 +74,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "image_distance": "pHash bits between the listing photo and the nearest reference",
         "reference_photo": "The nearest reference photo",
         "matched_at": "UTC time of the scoring",
+        "first_flagged_at": "UTC time it was first flagged (the takedown clock starts here)",
         "listing_id": "Listing id (listings.id); one row per listing",
     }),
     "verdicts": ("Reviewers' decisions; append-only.", {
@@ -68,12 +84,14 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     }),
     "runs": ("Every crawl run with its statistics.", {
         "started_at": "UTC start", "finished_at": "UTC end",
-        "status": "running, finished or failed",
+        "status": "running, finished, failed or interrupted",
         "config_path": "The config file used", "sites": "JSON list of the sites crawled",
         "pages": "Pages fetched and read", "listings_seen": "Listings seen in this run",
         "listings_new": "Listings seen for the first time", "flagged": "Flagged in this run",
         "errors": "Errors logged (fetch, image, field, card)",
-        "finish_reason": "Scrapy's finish reason",
+        "finish_reason": "Scrapy's finish reason (killed: the process died)",
+        "site_stats": "JSON: per site pages, listings, new, changed, gone, errors, complete",
+        "exit_code": "0 ok, 1 a site failed (see site_stats)",
         "stats": "JSON: Scrapy's stats for the run",
     }),
     "blobs": ("Captured bytes (pages, images), zlib-compressed, stored once by SHA-256; "

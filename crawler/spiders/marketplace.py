@@ -20,7 +20,7 @@ from crawler.config import Config, Site
 from crawler.evidence import Capture
 from crawler.extract.page import Extracted, absolute_url, extract_card, extract_product
 from crawler.extract.selectors import select, select_text
-from crawler.items import Listing
+from crawler.items import GoneListing, Listing
 
 
 class MarketplaceSpider(scrapy.Spider):
@@ -88,11 +88,16 @@ class MarketplaceSpider(scrapy.Spider):
                 yield self._listing(site, url, extracted, response.url, capture)
 
         next_query = site.results.get("next_page")
-        if next_query and page < site.max_pages:
+        if next_query:
             href = select_text(response, next_query, join=False)
             next_url = absolute_url(href, response.url) if href else None
             if next_url and next_url != response.url:
-                yield self._results_request(next_url, site, page + 1)
+                if page < site.max_pages:
+                    yield self._results_request(next_url, site, page + 1)
+                else:
+                    # Listings beyond max_pages were not seen: not a complete crawl, so
+                    # none of the site's listings may be called gone this run.
+                    self._count(site, "truncated")
 
     def parse_product(self, response: Response, site: Site, card: Extracted,
                       found_on: str) -> Iterator[Listing]:
@@ -153,7 +158,7 @@ class MarketplaceSpider(scrapy.Spider):
             return False
         return True
 
-    def on_error(self, failure: Failure) -> None:
+    def on_error(self, failure: Failure) -> Iterator[GoneListing]:
         request = failure.request  # type: ignore[attr-defined]
         site = request.meta.get("cfmon_site", "?")
         kind = request.meta.get("cfmon_kind", "page")
@@ -161,8 +166,15 @@ class MarketplaceSpider(scrapy.Spider):
         what = f"HTTP {response.status}" if response is not None else \
             f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
         self.logger.warning("%s page failed (%s) at %s", kind, what, request.url)
-        self.crawler.stats.inc_value("cfmon/errors/fetch")
-        self.crawler.stats.inc_value(f"cfmon/sites/{site}/errors/fetch")
+        stats = self.crawler.stats
+        stats.inc_value("cfmon/errors/fetch")
+        stats.inc_value(f"cfmon/sites/{site}/errors/fetch")
+        if kind == "results":
+            stats.inc_value(f"cfmon/sites/{site}/errors/results")
+        elif response is not None and response.status in (404, 410):
+            # The marketplace says the listing is no more: taken down.
+            stats.inc_value(f"cfmon/sites/{site}/gone")
+            yield GoneListing(site=site, url=request.url, reason=f"HTTP {response.status}")
 
     def _count(self, site: Site, key: str) -> None:
         stats = self.crawler.stats

@@ -278,3 +278,55 @@ def m002_review_and_evidence(db: Database) -> None:
                 f"record a new row instead'); END")
     for sql in statements:
         db.execute(sql)
+
+
+@migrations()
+def m003_incremental(db: Database) -> None:
+    statements = [
+        "ALTER TABLE listings ADD COLUMN gone_at TEXT",      # empty while the listing is live
+        "ALTER TABLE listings ADD COLUMN gone_reason TEXT",  # HTTP 404, not listed in run N
+        "ALTER TABLE images ADD COLUMN etag TEXT",
+        "ALTER TABLE images ADD COLUMN last_modified TEXT",
+        "ALTER TABLE matches ADD COLUMN first_flagged_at TEXT",
+        "ALTER TABLE runs ADD COLUMN site_stats TEXT",       # JSON: site -> pages, listings, ...
+        "ALTER TABLE runs ADD COLUMN exit_code INTEGER",
+        """
+        CREATE TABLE listing_changes (
+            id INTEGER PRIMARY KEY,
+            listing_id INTEGER NOT NULL REFERENCES listings(id),
+            run_id INTEGER REFERENCES runs(id),
+            changed_at TEXT NOT NULL,
+            field TEXT NOT NULL,                      -- title, price, currency, seller
+            old_value TEXT,
+            new_value TEXT
+        )
+        """,
+        "CREATE INDEX listing_changes_listing ON listing_changes(listing_id)",
+        "UPDATE matches SET first_flagged_at = matched_at WHERE flagged = 1",
+        "DROP VIEW takedown_status",
+        """
+        CREATE VIEW takedown_status AS
+        SELECT
+            cc.listing_id, cc.site, cc.url, cc.seller, cc.product, cc.confirmed_at,
+            m.first_flagged_at AS flagged_at, cc.last_seen, l.gone_at,
+            CASE WHEN l.gone_at IS NOT NULL THEN 'taken down'
+                 ELSE 'still listed' END AS status,
+            round(julianday(l.gone_at) - julianday(coalesce(m.first_flagged_at,
+                  cc.confirmed_at)), 1) AS days_to_takedown
+        FROM confirmed_counterfeits cc
+        JOIN listings l ON l.id = cc.listing_id
+        LEFT JOIN matches m ON m.listing_id = cc.listing_id
+        ORDER BY cc.confirmed_at
+        """,
+        """
+        CREATE VIEW takedown_times AS
+        SELECT site,
+               count(*) AS confirmed,
+               sum(status = 'taken down') AS taken_down,
+               round(avg(days_to_takedown), 1) AS avg_days_to_takedown,
+               max(days_to_takedown) AS max_days_to_takedown
+        FROM takedown_status GROUP BY site ORDER BY site
+        """,
+    ]
+    for sql in statements:
+        db.execute(sql)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,11 @@ class BatchResult:
     written: int
     new: int
     flagged: int
+    # site -> {"new": n, "changed": n}
+    per_site: dict[str, dict[str, int]] = field(default_factory=dict)
+
+# Fields whose changes are kept in listing_changes.
+TRACKED_FIELDS = ("title", "price", "currency", "seller")
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class Store:
         return int(cursor.lastrowid)
 
     def finish_run(self, run_id: int, *, status: str, finish_reason: str | None,
-                   stats: dict[str, Any]) -> None:
+                   stats: dict[str, Any], site_stats: dict[str, Any] | None = None) -> None:
         counts = self.db.execute(
             """SELECT
                  (SELECT count(*) FROM listings WHERE last_run_id = :run),
@@ -103,11 +108,11 @@ class Store:
             self.db.execute(
                 """UPDATE runs SET finished_at = ?, status = ?, finish_reason = ?,
                        pages = ?, listings_seen = ?, listings_new = ?, flagged = ?,
-                       errors = ?, stats = ?
+                       errors = ?, stats = ?, site_stats = ?
                    WHERE id = ?""",
                 [utcnow(), status, finish_reason, stats.get("cfmon/pages", 0), counts[0],
                  counts[1], counts[2], errors, json.dumps(stats, default=str, sort_keys=True),
-                 run_id])
+                 json.dumps(site_stats or {}, sort_keys=True), run_id])
 
     # -- catalog ---------------------------------------------------------------
 
@@ -134,23 +139,61 @@ class Store:
     def write_batch(self, listings: Sequence[Listing], run_id: int) -> BatchResult:
         """Write listings with their images and matches in one transaction."""
         new = flagged = 0
+        per_site: dict[str, dict[str, int]] = {}
         now = utcnow()
         with self.db.atomic():
             last = self.db.execute(
                 "SELECT entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
             chain = [last[0] if last else GENESIS]
             for listing in listings:
-                listing_id, is_new = self._upsert_listing(listing, run_id, now)
+                listing_id, is_new, changed = self._upsert_listing(listing, run_id, now)
                 self._write_captures(listing_id, listing, run_id, chain)
                 new += is_new
+                counts = per_site.setdefault(listing.site, {"new": 0, "changed": 0})
+                counts["new"] += is_new
+                counts["changed"] += bool(changed)
                 if listing.image_url and (listing.image or listing.image_error):
-                    self._upsert_image(listing.image_url, listing.image, listing.image_error, now)
+                    self._upsert_image(listing, now)
                 if listing.match is not None:
                     self._write_match(listing_id, listing, run_id, now)
                     flagged += listing.match.flagged
-        return BatchResult(len(listings), new, flagged)
+        return BatchResult(len(listings), new, flagged, per_site)
 
-    def _upsert_listing(self, listing: Listing, run_id: int, now: str) -> tuple[int, bool]:
+    def mark_gone(self, urls_and_reasons: Sequence[tuple[str, str]]) -> int:
+        """Listings whose own page answered 404/410 are gone, as of now."""
+        now, gone = utcnow(), 0
+        with self.db.atomic():
+            for url, reason in urls_and_reasons:
+                gone += self.db.execute(
+                    "UPDATE listings SET gone_at = ?, gone_reason = ? "
+                    "WHERE url = ? AND gone_at IS NULL", [now, reason, url]).rowcount
+        return gone
+
+    def mark_missing(self, site: str, run_id: int) -> int:
+        """After a complete crawl of ``site``: its live listings this run did not see
+        are gone."""
+        with self.db.atomic():
+            return self.db.execute(
+                "UPDATE listings SET gone_at = ?, gone_reason = ? "
+                "WHERE site = ? AND gone_at IS NULL AND coalesce(last_run_id, 0) != ?",
+                [utcnow(), f"not listed in run {run_id}", site, run_id]).rowcount
+
+    def set_exit_code(self, run_id: int, code: int) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE runs SET exit_code = ? WHERE id = ?", [code, run_id])
+
+    def interrupt_stale_runs(self) -> int:
+        """Runs still marked running belong to a crawl that was killed."""
+        with self.db.atomic():
+            return self.db.execute(
+                "UPDATE runs SET status = 'interrupted', finish_reason = 'killed' "
+                "WHERE status = 'running'").rowcount
+
+    def _upsert_listing(self, listing: Listing, run_id: int,
+                        now: str) -> tuple[int, bool, list[str]]:
+        before = self.db.execute(
+            "SELECT id, title, price, currency, seller FROM listings WHERE url = ?",
+            [listing.url]).fetchone()
         row = self.db.execute(
             """INSERT INTO listings (site, url, title, price, currency, seller, brand, sku,
                    availability, image_url, found_on, sources, first_seen, last_seen,
@@ -163,7 +206,8 @@ class Store:
                    brand = excluded.brand, sku = excluded.sku,
                    availability = excluded.availability, image_url = excluded.image_url,
                    found_on = excluded.found_on, sources = excluded.sources,
-                   last_seen = excluded.last_seen, last_run_id = excluded.last_run_id
+                   last_seen = excluded.last_seen, last_run_id = excluded.last_run_id,
+                   gone_at = NULL, gone_reason = NULL
                RETURNING id, first_run_id""",
             {
                 "site": listing.site, "url": listing.url, "title": listing.title,
@@ -175,7 +219,20 @@ class Store:
                 "sources": json.dumps(listing.sources, sort_keys=True),
                 "now": now, "run": run_id,
             }).fetchone()
-        return int(row[0]), row[1] == run_id
+        listing_id = int(row[0])
+        changed = []
+        if before is not None:
+            after = {"title": listing.title,
+                     "price": float(listing.price) if listing.price is not None else None,
+                     "currency": listing.currency, "seller": listing.seller}
+            for name, old in zip(TRACKED_FIELDS, before[1:], strict=True):
+                if old != after[name]:
+                    changed.append(name)
+                    self.db.execute(
+                        "INSERT INTO listing_changes (listing_id, run_id, changed_at, field, "
+                        "old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)",
+                        [listing_id, run_id, now, name, _text(old), _text(after[name])])
+        return listing_id, before is None, changed
 
     def _write_captures(self, listing_id: int, listing: Listing, run_id: int,
                         chain: list[str]) -> None:
@@ -250,21 +307,25 @@ class Store:
                 lines.append(f"listing {listing_id}: {verdict}{was}")
         return lines
 
-    def _upsert_image(self, url: str, analysis: ImageAnalysis | None, error: str | None,
-                      now: str) -> None:
+    def _upsert_image(self, listing: Listing, now: str) -> None:
+        analysis, error = listing.image, listing.image_error
         phash, dhash = analysis.hashes.hex() if analysis else (None, None)
+        headers = next((c.headers for c in listing.captures if c.kind == "image"), {})
         self.db.execute(
             """INSERT INTO images (url, sha256, width, height, phash, dhash, thumbnail,
-                   fetched_at, error)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   fetched_at, error, etag, last_modified)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (url) DO UPDATE SET
                    sha256 = excluded.sha256, width = excluded.width,
                    height = excluded.height, phash = excluded.phash, dhash = excluded.dhash,
                    thumbnail = excluded.thumbnail, fetched_at = excluded.fetched_at,
-                   error = excluded.error""",
-            [url, analysis.sha256 if analysis else None,
+                   error = excluded.error,
+                   etag = coalesce(excluded.etag, images.etag),
+                   last_modified = coalesce(excluded.last_modified, images.last_modified)""",
+            [listing.image_url, analysis.sha256 if analysis else None,
              analysis.width if analysis else None, analysis.height if analysis else None,
-             phash, dhash, analysis.thumbnail if analysis else None, now, error])
+             phash, dhash, analysis.thumbnail if analysis else None, now, error,
+             (headers.get("ETag") or [None])[0], (headers.get("Last-Modified") or [None])[0]])
 
     def _write_match(self, listing_id: int, listing: Listing, run_id: int, now: str) -> None:
         match = listing.match
@@ -272,18 +333,24 @@ class Store:
         image = match.image_match
         self.db.execute(
             """INSERT INTO matches (listing_id, run_id, score, flagged, product, reasons,
-                   evidence, image_distance, reference_photo, matched_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   evidence, image_distance, reference_photo, matched_at, first_flagged_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ?4 THEN ?10 END)
                ON CONFLICT (listing_id) DO UPDATE SET
                    run_id = excluded.run_id, score = excluded.score,
                    flagged = excluded.flagged, product = excluded.product,
                    reasons = excluded.reasons, evidence = excluded.evidence,
                    image_distance = excluded.image_distance,
                    reference_photo = excluded.reference_photo,
-                   matched_at = excluded.matched_at""",
+                   matched_at = excluded.matched_at,
+                   first_flagged_at = coalesce(matches.first_flagged_at,
+                                               excluded.first_flagged_at)""",
             [listing_id, run_id, match.score, int(match.flagged), match.product,
              "\n".join(match.reasons),
              json.dumps([{"signal": e.signal, "kind": e.kind, "points": e.points,
                           "reason": e.reason} for e in match.evidence]),
              image.distance if image else None,
              image.reference.photo if image else None, now])
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,128 @@
+"""Downloader middlewares for running unattended against sites cfmon does not control."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Request, Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
+
+logger = logging.getLogger(__name__)
+
+
+class RetryAfterMiddleware:
+    """Answers 429 (and 503) with a Retry-After header by waiting as asked, capped at
+    CFMON_RETRY_AFTER_MAX seconds, then retrying, at most CFMON_RETRY_AFTER_TIMES times.
+
+    Sits before Scrapy's RetryMiddleware, which would retry at once and so earn
+    another 429; a response without Retry-After is left to it.
+    """
+
+    def __init__(self, crawler: Any, max_wait: float, max_times: int):
+        self.crawler = crawler
+        self.max_wait = max_wait
+        self.max_times = max_times
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> RetryAfterMiddleware:
+        settings = crawler.settings
+        if not settings.getbool("CFMON_RETRY_AFTER_ENABLED"):
+            raise NotConfigured
+        return cls(crawler, settings.getfloat("CFMON_RETRY_AFTER_MAX"),
+                   settings.getint("CFMON_RETRY_AFTER_TIMES"))
+
+    async def process_response(self, request: Request, response: Response,
+                               spider: Any = None) -> Request | Response:
+        if response.status not in (429, 503) or b"Retry-After" not in response.headers:
+            return response
+        tries = request.meta.get("cfmon_retry_after", 0)
+        if tries >= self.max_times:
+            logger.warning("HTTP %s at %s: still throttled after %d waits; giving up",
+                           response.status, request.url, tries)
+            return response
+        delay = min(self.max_wait, retry_after_seconds(response.headers[b"Retry-After"]))
+        logger.info("HTTP %s at %s: waiting %.1fs as Retry-After asks", response.status,
+                    request.url, delay)
+        self.crawler.stats.inc_value("cfmon/throttled")
+        from twisted.internet import reactor
+
+        await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
+        retry = request.replace(dont_filter=True)
+        retry.meta["cfmon_retry_after"] = tries + 1
+        return retry
+
+
+def retry_after_seconds(value: bytes) -> float:
+    """Retry-After as seconds: either delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    text = value.decode("latin-1").strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return 1.0
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+class PrivateAddressMiddleware:
+    """Keeps a marketplace page from making cfmon fetch an internal address.
+
+    Requests to a host the config names (the sites' start and search URLs) go
+    through: the user chose them, on 127.0.0.1 too. Any other host (an image CDN, a
+    redirect target) must resolve to public addresses only, unless the config's
+    ``[crawl] allow_private_hosts = true``. Only http(s) is ever fetched.
+    """
+
+    def __init__(self, crawler: Any, trusted_hosts: set[str]):
+        self.crawler = crawler
+        self.trusted_hosts = trusted_hosts
+        self._verdicts: dict[str, str | None] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> PrivateAddressMiddleware:
+        config = crawler.settings.get("CFMON_CONFIG")
+        if config is None or config.crawl.allow_private_hosts:
+            raise NotConfigured
+        hosts = {urlsplit(url).hostname for site in config.sites for url in site.start_urls}
+        return cls(crawler, {h for h in hosts if h})
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme not in ("http", "https"):
+            raise IgnoreRequest(f"refused {request.url}: only http(s) is fetched")
+        host = parts.hostname or ""
+        if host in self.trusted_hosts:
+            return None
+        if host not in self._verdicts:
+            self._verdicts[host] = await maybe_deferred_to_future(deferToThread(_private, host))
+        reason = self._verdicts[host]
+        if reason:
+            self.crawler.stats.inc_value("cfmon/errors/private_address")
+            logger.warning("refused %s: %s (set [crawl] allow_private_hosts = true to allow)",
+                           request.url, reason)
+            raise IgnoreRequest(f"refused {request.url}: {reason}")
+        return None
+
+
+def _private(host: str) -> str | None:
+    """Why ``host`` must not be fetched, or None when all its addresses are public."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return None  # unresolvable: the download fails on its own, with its own message
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global or address.is_multicast:
+            return f"{host} resolves to {address}, a private or local address"
+    return None
