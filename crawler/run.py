@@ -52,8 +52,7 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
         for name in sites:
             config.site(name)  # raises ConfigError naming the known sites
     catalog_photos(config.products, str(config.path))  # bad reference photo: fail first
-    process = CrawlerProcess(crawl_settings(config, db_path, sites, **overrides),
-                             install_root_handler=True)
+    process = CrawlerProcess(crawl_settings(config, db_path, sites, **overrides))
     crawler = process.create_crawler(MarketplaceSpider)
     process.crawl(crawler)
     process.start()

@@ -52,6 +52,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.PrivateAddressMiddleware": 50,
 }
 REDIRECT_MAX_TIMES = 10
+DUPEFILTER_CLASS = "crawler.dupefilter.LoopReportingDupeFilter"
 
 # -- pipeline ----------------------------------------------------------------------
 ITEM_PIPELINES = {

@@ -7,6 +7,7 @@ what robots.txt kept it from fetching).
 from __future__ import annotations
 
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,6 +17,20 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.server.requested.append(self.path)
+        delay = self.server.delays.get(self.path.split("?")[0], self.server.delay)
+        if delay:
+            time.sleep(delay)
+        queued = self.server.script.get(self.path.split("?")[0])
+        if queued:
+            status, headers, body = queued.pop(0)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         fault = self.server.faults.get(self.path.split("?")[0])
         if fault is not None:
             status, content_type, body = fault
@@ -35,8 +50,12 @@ class MockServer(ThreadingHTTPServer):
     def __init__(self, root: Path):
         self.root = root
         self.requested: list[str] = []
-        # path -> (status, content type, body)
+        # path -> (status, content type, body), every time
         self.faults: dict[str, tuple[int, str, bytes]] = {}
+        # path -> responses (status, headers, body) served once each, in order
+        self.script: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
+        self.delay = 0.0  # seconds before every answer: a slow marketplace
+        self.delays: dict[str, float] = {}  # path -> seconds, for one slow page
         super().__init__(("127.0.0.1", 0),
                          lambda *a: _Handler(*a, directory=str(root)))
 

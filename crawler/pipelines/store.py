@@ -134,7 +134,7 @@ class StorePipeline:
         counts = self._site_counts.get(site, {})
         listings = get("listings")
         # Only a crawl that saw every results page may declare unseen listings gone.
-        complete = (reason == "finished" and listings > 0 and not get("errors/results")
+        complete = (reason == "finished" and listings > 0 and not get("failed_results")
                     and not get("truncated") and not get("errors/no_listings"))
         return {"pages": get("pages"), "listings": listings, "new": counts.get("new", 0),
                 "changed": counts.get("changed", 0), "gone": counts.get("gone", 0),

@@ -170,7 +170,7 @@ class MarketplaceSpider(scrapy.Spider):
         stats.inc_value("cfmon/errors/fetch")
         stats.inc_value(f"cfmon/sites/{site}/errors/fetch")
         if kind == "results":
-            stats.inc_value(f"cfmon/sites/{site}/errors/results")
+            stats.inc_value(f"cfmon/sites/{site}/failed_results")
         elif response is not None and response.status in (404, 410):
             # The marketplace says the listing is no more: taken down.
             stats.inc_value(f"cfmon/sites/{site}/gone")

@@ -1,0 +1,344 @@
+"""Running from cron: repeated crawls, locks, exit codes, faults, SIGKILL at any moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+from crawler.evidence import verify
+from tests.conftest import FIXTURES, run_cfmon
+from tests.mockserver import MockServer
+
+OFFICIAL = FIXTURES / "demo" / "catalog" / "trail-30.jpg"
+OTHER = FIXTURES / "sites" / "bazaar" / "img" / "b8.jpg"
+
+CONFIG = """
+[brand]
+name = "Nordvik"
+authorized_sellers = ["Nordvik Official Store"]
+[[products]]
+name = "Nordvik Trail Backpack 30L"
+msrp = 129.0
+currency = "USD"
+images = ["catalog/trail-30.jpg"]
+[crawl]
+download_delay = 0
+autothrottle = false
+{crawl_extra}
+
+[[sites]]
+name = "market"
+start_urls = ["{server}/market/list-1.html"]
+[sites.results]
+listing = "li.item"
+url = "a::attr(href)"
+next_page = "a.next::attr(href)"
+[sites.product]
+{extra_sites}
+"""
+
+
+def product_page(title: str, price: str, seller: str, image: str, charset: str = "utf-8") -> bytes:
+    data = {"@context": "https://schema.org", "@type": "Product", "name": title,
+            "image": image, "offers": {"@type": "Offer", "price": price, "priceCurrency": "USD",
+                                       "seller": {"@type": "Organization", "name": seller}}}
+    html = (f'<html><head><meta charset="{charset}"><title>{title}</title>'
+            f'<script type="application/ld+json">{json.dumps(data, ensure_ascii=False)}</script>'
+            f"</head><body><h1>{title}</h1></body></html>")
+    return html.encode(charset)
+
+
+class Market:
+    """A marketplace on disk that a test changes between crawls."""
+
+    def __init__(self, root: Path):
+        self.root = root / "www"
+        (self.root / "market" / "p").mkdir(parents=True)
+        (self.root / "market" / "img").mkdir()
+        (self.root / "market" / "img" / "official.jpg").write_bytes(OFFICIAL.read_bytes())
+        (self.root / "market" / "img" / "other.jpg").write_bytes(OTHER.read_bytes())
+        (self.root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+        self.listed: list[str] = []
+
+    def add(self, slug: str, title: str, price: str, seller: str = "someone",
+            image: str = "img/official.jpg") -> None:
+        (self.root / "market" / "p" / f"{slug}.html").write_bytes(
+            product_page(title, price, seller, f"/market/{image}"))
+        if slug not in self.listed:
+            self.listed.append(slug)
+
+    def publish(self, per_page: int = 20) -> None:
+        pages = [self.listed[i:i + per_page] for i in range(0, len(self.listed), per_page)] or [[]]
+        for n, slugs in enumerate(pages, 1):
+            items = "".join(f'<li class="item"><a href="/market/p/{s}.html">{s}</a></li>'
+                            for s in slugs)
+            nxt = f'<a class="next" href="list-{n + 1}.html">next</a>' if n < len(pages) else ""
+            (self.root / "market" / f"list-{n}.html").write_text(
+                f"<html><body><ul>{items}</ul>{nxt}</body></html>", encoding="utf-8")
+
+
+def write_config(tmp_path: Path, server: MockServer, crawl_extra: str = "",
+                 extra_sites: str = "") -> Path:
+    (tmp_path / "catalog").mkdir(exist_ok=True)
+    (tmp_path / "catalog" / "trail-30.jpg").write_bytes(OFFICIAL.read_bytes())
+    path = tmp_path / "monitor.toml"
+    path.write_text(CONFIG.replace("{server}", server.url).replace("{crawl_extra}", crawl_extra)
+                    .replace("{extra_sites}", extra_sites), encoding="utf-8")
+    return path
+
+
+def crawl(tmp_path: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run_cfmon("crawl", "--config", str(config), "--db", str(tmp_path / "c.db"), *extra,
+                     cwd=tmp_path)
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+# -- incremental crawls and takedowns --------------------------------------------------
+
+def test_repeated_crawls_track_changes_gone_listings_and_takedowns(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("fake-1", "Nordvik Trail Backpack 30L replica", "29.99")
+    market.add("genuine", "Nordvik Trail Backpack 30L", "129.00", "Nordvik Official Store")
+    market.add("fake-2", "N0rdvik Trail Backpack 30L 1:1", "35.00")
+    market.add("other", "Camping chair", "20.00", image="img/other.jpg")
+    market.publish()
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        config = write_config(tmp_path, server)
+        first = crawl(tmp_path, config, "--quiet")
+        assert first.returncode == 0, first.stderr[-2000:]
+        ids = dict(query(db, "SELECT url, id FROM listings"))
+        fake1, fake2 = ids[f"{server.url}/market/p/fake-1.html"], ids[f"{server.url}/market/p/fake-2.html"]
+        assert run_cfmon("verdict", "--db", str(db), str(fake1), str(fake2), "counterfeit",
+                         cwd=tmp_path).returncode == 0
+
+        # Between runs: a price changes, one page answers 404, one listing disappears.
+        market.add("genuine", "Nordvik Trail Backpack 30L", "119.00", "Nordvik Official Store")
+        (market.root / "market" / "p" / "fake-1.html").unlink()
+        market.listed.remove("fake-2")
+        market.publish()
+        second = crawl(tmp_path, config, "--quiet")
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert "market: 3 pages, 2 listings, 0 new, 1 changed, 2 gone, 1 errors" in second.stdout
+
+        assert query(db, "SELECT count(*), count(DISTINCT url) FROM listings") == [(4, 4)]
+        assert query(db, "SELECT field, old_value, new_value FROM listing_changes") == \
+            [("price", "129.0", "119.0")]
+        gone = dict(query(db, "SELECT id, gone_reason FROM listings WHERE gone_at IS NOT NULL"))
+        assert gone == {fake1: "HTTP 404", fake2: "not listed in run 2"}
+        status = query(db, "SELECT listing_id, status, days_to_takedown >= 0 FROM takedown_status "
+                           "ORDER BY listing_id")
+        assert status == sorted([(fake1, "taken down", 1), (fake2, "taken down", 1)])
+        assert query(db, "SELECT site, confirmed, taken_down FROM takedown_times") == \
+            [("market", 2, 2)]
+
+        # It comes back: live again.
+        market.listed.append("fake-2")
+        market.publish()
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+        assert query(db, f"SELECT gone_at FROM listings WHERE id = {fake2}") == [(None,)]
+        assert query(db, f"SELECT status FROM takedown_status WHERE listing_id = {fake2}") == \
+            [("still listed",)]
+
+
+# -- one crawl at a time -------------------------------------------------------------
+
+def test_second_crawl_on_the_same_database_exits_3_at_once(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    for n in range(6):
+        market.add(f"p{n}", f"Camping chair {n}", "20.00", image="img/other.jpg")
+    market.publish()
+    with MockServer(market.root) as server:
+        server.delay = 0.4  # a slow marketplace keeps the first crawl busy
+        config = write_config(tmp_path, server)
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        first = subprocess.Popen([sys.executable, "-m", "crawler.cli", "crawl", "--config",
+                                  str(config), "--db", str(tmp_path / "c.db"), "--quiet"],
+                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        lock = tmp_path / "c.db.lock"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (lock.exists() and lock.read_text()):
+            time.sleep(0.05)
+        started = time.monotonic()
+        second = crawl(tmp_path, config, "--quiet")
+        elapsed = time.monotonic() - started
+        out, err = first.communicate(timeout=120)
+    assert second.returncode == 3
+    assert f"is being crawled by pid {first.pid}" in second.stderr
+    assert elapsed < 15  # it did not wait for the first crawl (one Python start-up)
+    assert first.returncode == 0, err[-2000:]
+
+
+def test_a_stale_lock_from_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("p1", "Camping chair", "20.00", image="img/other.jpg")
+    market.publish()
+    (tmp_path / "c.db.lock").write_text(json.dumps({"pid": 999999, "started_at": "yesterday"}))
+    with MockServer(market.root) as server:
+        result = crawl(tmp_path, write_config(tmp_path, server))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "took over the lock left by pid 999999" in result.stderr
+
+
+# -- exit codes ----------------------------------------------------------------------
+
+BROKEN_SITES = """
+[[sites]]
+name = "renamed-markup"
+start_urls = ["{server}/market/list-1.html?from=renamed"]
+[sites.results]
+listing = "div.card"
+url = "a::attr(href)"
+
+[[sites]]
+name = "down"
+start_urls = ["{server}/down/index.html"]
+[sites.results]
+listing = "li"
+url = "a::attr(href)"
+"""
+
+
+def test_a_site_that_yields_nothing_exits_1_and_says_why(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("p1", "Camping chair", "20.00", image="img/other.jpg")
+    market.publish()
+    with MockServer(market.root) as server:
+        server.faults["/down/index.html"] = (503, "text/html", b"maintenance")
+        config = write_config(tmp_path, server,
+                              extra_sites=BROKEN_SITES.replace("{server}", server.url))
+        result = crawl(tmp_path, config, "--quiet")
+    assert result.returncode == 1
+    assert "renamed-markup: selectors matched no listing on 1 pages" in result.stderr
+    assert "down: no page could be read (1 errors)" in result.stderr
+    assert query(tmp_path / "c.db", "SELECT count(*) FROM listings") == [(1,)]
+    assert query(tmp_path / "c.db", "SELECT exit_code FROM runs") == [(1,)]
+
+
+def test_quiet_prints_only_the_summary_and_log_file_gets_the_log(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("p1", "Camping chair", "20.00", image="img/other.jpg")
+    market.publish()
+    with MockServer(market.root) as server:
+        result = crawl(tmp_path, write_config(tmp_path, server), "--quiet", "--log-file",
+                       str(tmp_path / "crawl.log"))
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[0].startswith("run 1 finished (finished): 2 pages, 1 listings")
+    assert "Spider closed (finished)" in (tmp_path / "crawl.log").read_text()
+
+
+# -- faults ---------------------------------------------------------------------------
+
+def bomb_png() -> bytes:
+    """A PNG header claiming 40000 x 40000 pixels: Pillow must refuse it unopened."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+
+
+def test_faults_are_logged_with_their_url_and_the_crawl_goes_on(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("ok", "Camping chair", "20.00", image="img/other.jpg")
+    market.add("bomb", "Camping table", "30.00", image="img/bomb.png")
+    (market.root / "market" / "img" / "bomb.png").write_bytes(bomb_png())
+    market.add("ssrf", "Camping lamp", "15.00", image="img/x.jpg")
+    (market.root / "market" / "p" / "ssrf.html").write_bytes(
+        product_page("Camping lamp", "15.00", "s", "http://localhost:1/admin/secret.jpg"))
+    (market.root / "market" / "p" / "cp1251.html").write_bytes(
+        product_page("Палатка туристическая", "99.00", "s", "/market/img/other.jpg",
+                     charset="windows-1251"))
+    market.add("slow", "Camping stove", "45.00", image="img/other.jpg")
+    market.listed += ["cp1251", "loop", "huge", "cut"]
+    market.publish()
+    with MockServer(market.root) as server:
+        server.script["/market/list-1.html"] = [(429, {"Retry-After": "1"}, b"slow down")]
+        server.script["/market/p/loop.html"] = [
+            (302, {"Location": "/market/p/loop.html"}, b"")] * 12
+        server.script["/market/p/huge.html"] = [
+            (200, {"Content-Type": "text/html", "Content-Length": str(80 * 1024 * 1024)},
+             b"<html>")]
+        server.script["/market/p/cut.html"] = [
+            (200, {"Content-Type": "text/html", "Content-Length": "5000"}, b"<html><h1>half")] * 3
+        config = write_config(tmp_path, server, crawl_extra="timeout = 2")
+        server.delays["/market/p/slow.html"] = 6  # beyond the 2 s timeout, and its retries
+        result = crawl(tmp_path, config)
+    log = result.stderr
+    base = server.url
+    assert result.returncode == 0, log[-3000:]
+    assert f"HTTP 429 at {base}/market/list-1.html: waiting 1.0s as Retry-After asks" in log
+    assert f"redirect loop: {base}/market/p/loop.html redirects back to" in log
+    assert f"{base}/market/p/huge.html" in log
+    assert f"took longer than 2.0 seconds.) at {base}/market/p/slow.html" in log
+    assert f"Got data loss in {base}/market/p/cut.html" in log
+    assert f"at {base}/market/p/cut.html" in log.split("Got data loss")[1]
+    assert "image skipped (not a readable image" in log and f"{base}/market/img/bomb.png" in log
+    assert "refused http://localhost:1/admin/secret.jpg: localhost resolves to" in log
+    titles = {t for (t,) in query(tmp_path / "c.db", "SELECT title FROM listings")}
+    assert {"Camping chair", "Camping table", "Camping lamp", "Палатка туристическая"} <= titles
+
+
+# -- SIGKILL at any moment -------------------------------------------------------------
+
+def check_intact(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        # A listing is written with its match and its captures, or not at all.
+        assert conn.execute("SELECT count(*) FROM listings l WHERE NOT EXISTS "
+                            "(SELECT 1 FROM matches m WHERE m.listing_id = l.id)").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM listings l WHERE NOT EXISTS "
+                            "(SELECT 1 FROM captures c WHERE c.listing_id = l.id)").fetchone() == (0,)
+        assert list(verify(conn)) == []
+    finally:
+        conn.close()
+
+
+def test_sigkill_at_random_moments_leaves_an_intact_database(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    for n in range(40):
+        market.add(f"p{n:02d}", f"Nordvik Trail Backpack 30L copy {n}", f"{20 + n}.00",
+                   image="img/official.jpg" if n % 2 else "img/other.jpg")
+    market.publish(per_page=10)
+    db = tmp_path / "c.db"
+    rnd = random.Random(20261125)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with MockServer(market.root) as server:
+        server.delay = 0.01
+        config = write_config(tmp_path, server)
+        command = [sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config),
+                   "--db", str(db), "--quiet"]
+        for _ in range(20):
+            process = subprocess.Popen(command, cwd=tmp_path, env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rnd.uniform(0.3, 3.0))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            if db.exists():
+                check_intact(db)
+        final = crawl(tmp_path, config, "--quiet")
+    assert final.returncode == 0, final.stderr[-2000:]
+    check_intact(db)
+    assert query(db, "SELECT count(*) FROM listings") == [(40,)]
+    statuses = dict(query(db, "SELECT status, count(*) FROM runs GROUP BY status"))
+    assert statuses["finished"] >= 1 and statuses.get("interrupted", 0) >= 1
