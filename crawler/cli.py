@@ -123,6 +123,16 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
     if not quiet:
         click.echo(f"review: sqlite3 {db_path} 'SELECT * FROM review_queue'  "
                    f"(or cfmon browse --db {db_path})")
+    if config.alerts.enabled:
+        from crawler.alerts import collect, send
+
+        alert = collect(db_path, summary.run_id, config.alerts.min_score, failed)
+        if alert.worth_sending:
+            for problem in send(alert, config.alerts):
+                click.echo(f"warning: alert not sent: {problem}", err=True)
+            if not quiet:
+                click.echo(f"alerted: {len(alert.new_flags)} new flags, "
+                           f"{len(alert.failed_sites)} failed sites")
     if failed:
         raise SiteFailedError("sites failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
 

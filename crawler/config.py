@@ -72,6 +72,28 @@ class CrawlOptions:
 
 
 @dataclass(frozen=True)
+class EmailAlert:
+    host: str
+    to: tuple[str, ...]
+    sender: str
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None  # the password is read from this environment variable
+
+
+@dataclass(frozen=True)
+class Alerts:
+    min_score: int = 70
+    webhook: str | None = None
+    email: EmailAlert | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook or self.email)
+
+
+@dataclass(frozen=True)
 class Site:
     name: str
     start_urls: tuple[str, ...]
@@ -93,6 +115,7 @@ class Config:
     sites: tuple[Site, ...]
     matching: Matching = field(default_factory=Matching)
     crawl: CrawlOptions = field(default_factory=CrawlOptions)
+    alerts: Alerts = field(default_factory=Alerts)
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -269,18 +292,19 @@ class _Checker:
     # -- sections --------------------------------------------------------------
 
     def config(self, data: dict, path: Path) -> Config | None:
-        self.unknown_keys(data, ("brand", "products", "matching", "crawl", "sites"), "")
+        self.unknown_keys(data, ("brand", "products", "matching", "crawl", "alerts", "sites"), "")
         brand = self.brand(self.table(data, "brand", "brand", required=True))
         products = self.products(data.get("products", []))
         matching = self.matching(self.table(data, "matching", "matching") or {})
         crawl = self.crawl(self.table(data, "crawl", "crawl") or {})
+        alerts = self.alerts(self.table(data, "alerts", "alerts") or {})
         if brand is not None:
             self.default_queries = (brand.name, *(p.name for p in products))
         sites = self.sites(data.get("sites"))
         if self.problems or brand is None:
             return None
         return Config(path=path, brand=brand, products=products, sites=sites,
-                      matching=matching, crawl=crawl)
+                      matching=matching, crawl=crawl, alerts=alerts)
 
     def brand(self, data: dict | None) -> Brand | None:
         if data is None:
@@ -356,6 +380,34 @@ class _Checker:
             allow_private_hosts=self.boolean(data, "allow_private_hosts",
                                              "crawl.allow_private_hosts", False),
         )
+
+    def alerts(self, data: dict) -> Alerts:
+        self.unknown_keys(data, ("min_score", "webhook", "email"), "alerts")
+        min_score = self.number(data, "min_score", "alerts.min_score", integer=True,
+                                low=0, high=100)
+        webhook = self.string(data, "webhook", "alerts.webhook")
+        if webhook:
+            webhook = self.url(webhook, "alerts.webhook")
+        email = None
+        table = self.table(data, "email", "alerts.email")
+        if table is not None:
+            where = "alerts.email"
+            self.unknown_keys(table, ("host", "port", "starttls", "username", "password_env",
+                                      "from", "to"), where)
+            host = self.string(table, "host", f"{where}.host", required=True)
+            sender = self.string(table, "from", f"{where}.from", required=True)
+            to = self.strings(table, "to", f"{where}.to")
+            if not to:
+                self.problem(f"{where}.to", "missing; give the addresses to alert")
+            port = self.number(table, "port", f"{where}.port", integer=True, low=1, high=65535)
+            if host and sender and to:
+                email = EmailAlert(
+                    host=host, to=to, sender=sender, port=port or 25,
+                    starttls=self.boolean(table, "starttls", f"{where}.starttls", False),
+                    username=self.string(table, "username", f"{where}.username"),
+                    password_env=self.string(table, "password_env", f"{where}.password_env"))
+        return Alerts(min_score=70 if min_score is None else min_score, webhook=webhook,
+                      email=email)
 
     def sites(self, value: Any) -> tuple[Site, ...]:
         if value is None:

@@ -1,0 +1,113 @@
+"""After a run: new flags above the alert score, and failed sites, to the configured
+channels (a JSON webhook, email over SMTP)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import sqlite3
+import urllib.request
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from crawler.config import Alerts
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunAlert:
+    run_id: int
+    database: str
+    new_flags: list[dict[str, Any]]
+    failed_sites: dict[str, str]
+
+    @property
+    def worth_sending(self) -> bool:
+        return bool(self.new_flags or self.failed_sites)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "database": self.database,
+                "new_flags": self.new_flags, "failed_sites": self.failed_sites}
+
+    def as_text(self) -> str:
+        lines = [f"cfmon run {self.run_id} on {self.database}"]
+        if self.failed_sites:
+            lines.append("\nSites that failed:")
+            lines += [f"  {site}: {why}" for site, why in self.failed_sites.items()]
+        if self.new_flags:
+            lines.append(f"\n{len(self.new_flags)} new suspicious listings:")
+            for f in self.new_flags:
+                price = f"{f['price']} {f['currency'] or ''}" if f["price"] is not None else "-"
+                lines.append(f"\n  [{f['score']}] {f['title']} ({f['site']}, {price}, "
+                             f"seller {f['seller']})\n  {f['url']}")
+                lines += [f"    - {r}" for r in f["reasons"]]
+        return "\n".join(lines) + "\n"
+
+
+def collect(db_path: str, run_id: int, min_score: int, failed_sites: dict[str, str]) -> RunAlert:
+    """Listings first flagged during this run, with a score of at least ``min_score``."""
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        started = conn.execute("SELECT started_at FROM runs WHERE id = ?", [run_id]).fetchone()[0]
+        rows = conn.execute(
+            """SELECT l.id, l.site, l.url, l.title, l.price, l.currency, l.seller, m.score,
+                      m.product, m.reasons
+               FROM matches m JOIN listings l ON l.id = m.listing_id
+               WHERE m.run_id = ? AND m.flagged = 1 AND m.score >= ?
+                 AND m.first_flagged_at >= ?
+               ORDER BY m.score DESC, l.id""", [run_id, min_score, started]).fetchall()
+    finally:
+        conn.close()
+    flags = [{**{k: row[k] for k in ("id", "site", "url", "title", "price", "currency",
+                                     "seller", "score", "product")},
+              "reasons": (row["reasons"] or "").splitlines()} for row in rows]
+    return RunAlert(run_id, db_path, flags, failed_sites)
+
+
+def send(alert: RunAlert, alerts: Alerts) -> list[str]:
+    """Send to every configured channel; returns one problem line per failed channel
+    (an alert that cannot be sent must not hide the crawl's own result)."""
+    problems = []
+    if alerts.webhook:
+        try:
+            post_webhook(alerts.webhook, alert.as_json())
+        except OSError as exc:
+            problems.append(f"webhook {alerts.webhook}: {exc}")
+    if alerts.email:
+        try:
+            send_email(alerts, alert)
+        except (OSError, smtplib.SMTPException) as exc:
+            problems.append(f"email via {alerts.email.host}:{alerts.email.port}: {exc}")
+    return problems
+
+
+def post_webhook(url: str, payload: dict[str, Any], timeout: float = 15) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "cfmon alerts"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked in config
+        response.read()
+
+
+def send_email(alerts: Alerts, alert: RunAlert, timeout: float = 30) -> None:
+    email = alerts.email
+    assert email is not None
+    message = EmailMessage()
+    flags, failed = len(alert.new_flags), len(alert.failed_sites)
+    parts = [f"{flags} new suspicious listing{'s' if flags != 1 else ''}"] if flags else []
+    parts += [f"{failed} site{'s' if failed != 1 else ''} failed"] if failed else []
+    message["Subject"] = f"cfmon: {', '.join(parts)}"
+    message["From"] = email.sender
+    message["To"] = ", ".join(email.to)
+    message.set_content(alert.as_text())
+    with smtplib.SMTP(email.host, email.port, timeout=timeout) as smtp:
+        if email.starttls:
+            smtp.starttls()
+        if email.username:
+            smtp.login(email.username, os.environ.get(email.password_env or "", ""))
+        smtp.send_message(message)
