@@ -342,3 +342,38 @@ def test_sigkill_at_random_moments_leaves_an_intact_database(tmp_path: Path) -> 
     assert query(db, "SELECT count(*) FROM listings") == [(40,)]
     statuses = dict(query(db, "SELECT status, count(*) FROM runs GROUP BY status"))
     assert statuses["finished"] >= 1 and statuses.get("interrupted", 0) >= 1
+
+
+def test_images_already_hashed_are_not_fetched_again_unless_changed(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("a", "Nordvik Trail Backpack 30L", "129.00")
+    market.add("b", "Camping chair", "20.00", image="img/other.jpg")
+    market.publish()
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        config = write_config(tmp_path, server)
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+        # The second crawl asks with If-Modified-Since: the server answers 304.
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+        # A server that ignores it and sends the same bytes: recognised by SHA-256.
+        for name in ("official.jpg", "other.jpg"):
+            body = (market.root / "market" / "img" / name).read_bytes()
+            server.script[f"/market/img/{name}"] = [(200, {"Content-Type": "image/jpeg"}, body)]
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+        # A changed image is fetched and hashed again.
+        (market.root / "market" / "img" / "other.jpg").write_bytes(OFFICIAL.read_bytes())
+        os.utime(market.root / "market" / "img" / "other.jpg", (time.time() + 10,) * 2)
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+    stats = [json.loads(s) for (s,) in query(db, "SELECT stats FROM runs ORDER BY id")]
+    decoded = [s.get("file_status_count/downloaded", 0) for s in stats]
+    unchanged = [s.get("cfmon/images/unchanged", 0) for s in stats]
+    assert decoded == [2, 0, 0, 1] and unchanged == [0, 2, 2, 1]
+    assert query(db, "SELECT status, count(*) FROM captures WHERE kind = 'image' AND run_id = 2 "
+                     "GROUP BY status") == [(304, 2)]
+    assert query(db, "SELECT count(*) FROM images WHERE length(thumbnail) > 0") == [(2,)]
+    (phash,) = query(db, f"SELECT phash FROM images WHERE url = '{server.url}/market/img/other.jpg'")[0]
+    (official,) = query(db, f"SELECT phash FROM images WHERE url = '{server.url}/market/img/official.jpg'")[0]
+    assert phash == official  # the new bytes were hashed
+    conn = sqlite3.connect(db)
+    assert list(verify(conn)) == []
+    conn.close()

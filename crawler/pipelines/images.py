@@ -3,26 +3,33 @@
 Nothing is written to disk: the hashes and a small thumbnail travel with the item
 to the store pipeline, which keeps them in SQLite. Decoding and hashing run in the
 reactor's thread pool so that a large crawl is not slowed by them. Scrapy's media
-cache makes an image shared by several listings download and hash only once.
+cache makes an image shared by several listings download and hash only once per
+crawl; across crawls, an image already in the database is asked for conditionally
+(If-None-Match / If-Modified-Since) and, when the server answers 304 or sends the
+same bytes again (same SHA-256), its stored hashes are reused without decoding.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import sqlite3
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
+from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline
 from scrapy.pipelines.images import ImagesPipeline
 from scrapy.pipelines.media import MediaPipeline
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
+from crawler.evidence import Capture
 from crawler.spiders.marketplace import page_capture
-from matchers.images import ImageError, analyse_image
+from matchers.images import ImageAnalysis, ImageError, ImageHashes, analyse_image
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,41 @@ class DatabaseImageStore:
         return {}  # never cached on disk: always fetch
 
 
+@dataclass(frozen=True)
+class KnownImage:
+    """An image hashed by an earlier crawl."""
+
+    sha256: str
+    phash: str
+    dhash: str
+    width: int
+    height: int
+    etag: str | None
+    last_modified: str | None
+
+    def analysis(self) -> ImageAnalysis:
+        # No thumbnail: the stored one stays (the store keeps a non-empty thumbnail).
+        return ImageAnalysis(self.sha256, self.width, self.height,
+                             ImageHashes.from_hex(self.phash, self.dhash), b"")
+
+
+def known_images(db_path: str | None) -> dict[str, KnownImage]:
+    if not db_path or not Path(db_path).is_file():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT url, sha256, phash, dhash, width, height, etag, last_modified "
+                "FROM images WHERE phash IS NOT NULL AND sha256 IS NOT NULL").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:  # an older schema, a locked file: fetch everything
+        logger.warning("stored image hashes not loaded from %s: %s", db_path, exc)
+        return {}
+    return {row[0]: KnownImage(*row[1:]) for row in rows}
+
+
 class ListingImagesPipeline(ImagesPipeline):
     STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "cfmon": DatabaseImageStore}
 
@@ -56,21 +98,44 @@ class ListingImagesPipeline(ImagesPipeline):
         self._analyses[request.url] = analysis
         return analysis.sha256
 
+    def get_media_requests(self, item: Any, info: MediaPipeline.SpiderInfo) -> list[Request]:
+        requests = []
+        for url in ItemAdapter(item).get(self.images_urls_field, []):
+            known = self._known.get(url)
+            headers = {}
+            if known is not None and known.etag:
+                headers["If-None-Match"] = known.etag
+            if known is not None and known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
+            requests.append(Request(url, headers=headers, callback=NO_CALLBACK,
+                                    meta={"cfmon_kind": "image"}))
+        return requests
+
     async def media_downloaded(self, response: Response, request: Request,
                                info: MediaPipeline.SpiderInfo, *, item: Any = None) -> Any:
+        known = self._known.get(request.url)
+        capture = page_capture(response, kind="image")
+        if response.status == 304 and known is not None:
+            self.crawler.stats.inc_value("cfmon/images/unchanged")
+            return self._result(request, known.analysis(), replace(capture, sha256=known.sha256))
         # A bad image is an expected event on marketplaces: answer it with a one-line
         # warning and a result that says why, instead of Scrapy's logged traceback.
         if response.status != 200 or not response.body:
             what = f"HTTP {response.status}" if response.status != 200 else "empty body"
             return self._failed(request, what)
+        if known is not None and capture.sha256 == known.sha256:
+            self.crawler.stats.inc_value("cfmon/images/unchanged")
+            return self._result(request, known.analysis(), capture)
         try:
             await self.image_downloaded(response, request, info, item=item)
         except ImageError as exc:
             return self._failed(request, str(exc))
         self.inc_stats("downloaded")
-        return {"url": request.url, "path": "", "checksum": self._analyses[request.url].sha256,
-                "status": "downloaded", "analysis": self._analyses.pop(request.url),
-                "capture": page_capture(response, kind="image")}
+        return self._result(request, self._analyses.pop(request.url), capture)
+
+    def _result(self, request: Request, analysis: ImageAnalysis, capture: Capture) -> dict:
+        return {"url": request.url, "path": "", "checksum": analysis.sha256,
+                "status": "downloaded", "analysis": analysis, "capture": capture}
 
     def media_failed(self, failure: Any, request: Request, info: MediaPipeline.SpiderInfo) -> None:
         # Returning (not raising) keeps Scrapy from logging a traceback; the media
@@ -86,6 +151,7 @@ class ListingImagesPipeline(ImagesPipeline):
         super().open_spider()
         self._analyses: dict[str, Any] = {}
         self._failures: dict[str, str] = {}
+        self._known = known_images(self.crawler.settings.get("CFMON_DB"))
 
     def item_completed(self, results: list, item: Any, info: MediaPipeline.SpiderInfo) -> Any:
         adapter = ItemAdapter(item)

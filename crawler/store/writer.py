@@ -318,8 +318,9 @@ class Store:
                ON CONFLICT (url) DO UPDATE SET
                    sha256 = excluded.sha256, width = excluded.width,
                    height = excluded.height, phash = excluded.phash, dhash = excluded.dhash,
-                   thumbnail = excluded.thumbnail, fetched_at = excluded.fetched_at,
-                   error = excluded.error,
+                   thumbnail = CASE WHEN length(excluded.thumbnail) > 0
+                                    THEN excluded.thumbnail ELSE images.thumbnail END,
+                   fetched_at = excluded.fetched_at, error = excluded.error,
                    etag = coalesce(excluded.etag, images.etag),
                    last_modified = coalesce(excluded.last_modified, images.last_modified)""",
             [listing.image_url, analysis.sha256 if analysis else None,
