@@ -36,7 +36,7 @@ def catalog_photos(products: tuple[Product, ...], config_path: str) -> tuple[Cat
 def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
     photos = [(p.product, p.path) for p in catalog_photos(config.products, str(config.path))]
     index = ReferenceIndex.from_photos(photos)
-    known = known_counterfeits(db_path, index, config.matching.image_distance) if db_path else []
+    known = known_counterfeits(db_path, index, config.matching.image_score) if db_path else []
     return Catalog(
         brand_names=config.brand.names,
         products=tuple(CatalogProduct(p.name, p.msrp, p.currency, p.aliases)
@@ -45,14 +45,14 @@ def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
         authorized_sellers=config.brand.authorized_sellers,
         vocabulary=config.matching.vocabulary,
         threshold=config.matching.threshold,
-        image_distance=config.matching.image_distance,
+        image_score=config.matching.image_score,
     )
 
 
 logger = logging.getLogger(__name__)
 
 
-def known_counterfeits(db_path: str, official: ReferenceIndex, distance: int) -> list[Reference]:
+def known_counterfeits(db_path: str, official: ReferenceIndex, image_score: int) -> list[Reference]:
     """Photos of listings a reviewer confirmed as counterfeit, so that a re-listing is
     caught even when its photo no longer looks like the official one.
 
@@ -81,7 +81,7 @@ def known_counterfeits(db_path: str, official: ReferenceIndex, distance: int) ->
     for listing_id, product, phash, dhash in rows:
         hashes = ImageHashes.from_hex(phash, dhash)
         nearest = official.nearest(hashes)
-        if nearest is not None and nearest.distance <= distance:
+        if nearest is not None and nearest.score <= image_score:
             continue
         known.append(Reference(product or "unknown product",
                                f"confirmed counterfeit #{listing_id}", "known-counterfeit", hashes))

@@ -52,9 +52,9 @@ class Product:
 @dataclass(frozen=True)
 class Matching:
     threshold: int = 50
-    # Hamming distance (bits of 64) at or below which a listing photo counts as
-    # a copy of a reference photo.
-    image_distance: int = 12
+    # pHash + dHash distance (bits of 128, best variant pair) at or below which a
+    # listing photo counts as a copy of a reference photo.
+    image_score: int = 28
     vocabulary: tuple[str, ...] = ()
 
 
@@ -351,16 +351,16 @@ class _Checker:
         return tuple(products)
 
     def matching(self, data: dict) -> Matching:
-        self.unknown_keys(data, ("threshold", "image_distance", "vocabulary"), "matching")
+        self.unknown_keys(data, ("threshold", "image_score", "vocabulary"), "matching")
         threshold = self.number(data, "threshold", "matching.threshold", integer=True,
                                 low=0, high=100)
-        distance = self.number(data, "image_distance", "matching.image_distance",
-                               integer=True, low=0, high=32)
+        image_score = self.number(data, "image_score", "matching.image_score",
+                                  integer=True, low=0, high=128)
         vocabulary = self.strings(data, "vocabulary", "matching.vocabulary")
         defaults = Matching()
         return Matching(
             threshold=defaults.threshold if threshold is None else threshold,
-            image_distance=defaults.image_distance if distance is None else distance,
+            image_score=defaults.image_score if image_score is None else image_score,
             vocabulary=vocabulary,
         )
 

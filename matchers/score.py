@@ -35,8 +35,8 @@ from matchers.text import (
 RELEVANCE_CAP = 40
 SUSPICION_CAP = 60
 WEIGHTS = {
-    "image_exact": 40,  # <= 4 bits: the official photo itself, recompressed or resized
-    "image_near": 35,  # <= the configured image_distance
+    "image_exact": 40,  # pHash+dHash <= 8 bits: the official photo itself, resized
+    "image_near": 35,  # <= the configured image_score
     "brand": 25,
     "product": 15,
     "price_35": 40,
@@ -68,7 +68,7 @@ class Catalog:
     authorized_sellers: tuple[str, ...] = ()
     vocabulary: tuple[str, ...] = ()
     threshold: int = 50
-    image_distance: int = 12
+    image_score: int = 28
     _authorized: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,7 +89,8 @@ class ListingFacts:
     price: Decimal | None = None
     currency: str | None = None
     seller: str | None = None
-    image_hashes: tuple[ImageHashes, ...] = ()
+    # Per listing photo: its hashes, or its variants ("full", "trimmed", "center").
+    image_hashes: tuple[ImageHashes | dict[str, ImageHashes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     image = _best_image(facts.image_hashes, catalog)
     if image is not None:
         ref = image.reference
-        points = WEIGHTS["image_exact"] if image.distance <= 4 else WEIGHTS["image_near"]
+        points = WEIGHTS["image_exact"] if image.score <= 8 else WEIGHTS["image_near"]
         bits = "bit" if image.distance == 1 else "bits"
         if ref.variant == "known-counterfeit":
             evidence.append(Evidence(
@@ -131,6 +132,8 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
                                      f"same photo as {ref.photo}: a re-listing"))
         else:
             mirrored = ", mirrored" if ref.variant == "mirrored" else ""
+            mirrored += {"trimmed": ", borders trimmed", "center": ", centre"}.get(
+                image.query_variant, "")
             evidence.append(Evidence(
                 "image", "relevance", points,
                 f"image: {image.distance} {bits} from reference photo {ref.photo}{mirrored} "
@@ -194,11 +197,13 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     )
 
 
-def _best_image(hashes: Sequence[ImageHashes], catalog: Catalog) -> ImageMatch | None:
+def _best_image(photos: Sequence[ImageHashes | dict[str, ImageHashes]],
+                catalog: Catalog) -> ImageMatch | None:
     best = None
-    for h in hashes:
-        found = catalog.references.nearest(h)
-        if found is not None and found.distance <= catalog.image_distance:
-            if best is None or found.distance < best.distance:
+    for photo in photos:
+        variants = photo if isinstance(photo, dict) else {"full": photo}
+        found = catalog.references.nearest_variants(variants)
+        if found is not None and found.score <= catalog.image_score:
+            if best is None or found.score < best.score:
                 best = found
     return best

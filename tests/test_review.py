@@ -303,7 +303,7 @@ def test_confirmed_counterfeit_photos_join_the_known_set(db: Path) -> None:
     store.add_verdicts([1, 4], "counterfeit", note=None, decided_by="ana")
     store.close()
     official = ReferenceIndex.from_photos([("Nordvik Trail Backpack 30L", CATALOG / "trail-30.jpg")])
-    known = known_counterfeits(str(db), official, distance=12)
+    known = known_counterfeits(str(db), official, image_score=28)
     # Listing 1 used the official photo: adding it would flag every genuine reseller.
     assert [(r.photo, r.variant) for r in known] == [("confirmed counterfeit #4",
                                                       "known-counterfeit")]

@@ -11,6 +11,7 @@ same bytes again (same SHA-256), its stored hashes are reused without decoding.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass, replace
@@ -59,11 +60,14 @@ class KnownImage:
     height: int
     etag: str | None
     last_modified: str | None
+    variants: str | None  # JSON: variant -> [phash hex, dhash hex]
 
     def analysis(self) -> ImageAnalysis:
         # No thumbnail: the stored one stays (the store keeps a non-empty thumbnail).
+        variants = {k: ImageHashes.from_hex(*v)
+                    for k, v in json.loads(self.variants or "{}").items()}
         return ImageAnalysis(self.sha256, self.width, self.height,
-                             ImageHashes.from_hex(self.phash, self.dhash), b"")
+                             ImageHashes.from_hex(self.phash, self.dhash), b"", variants)
 
 
 def known_images(db_path: str | None) -> dict[str, KnownImage]:
@@ -73,7 +77,7 @@ def known_images(db_path: str | None) -> dict[str, KnownImage]:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
             rows = conn.execute(
-                "SELECT url, sha256, phash, dhash, width, height, etag, last_modified "
+                "SELECT url, sha256, phash, dhash, width, height, etag, last_modified, variants "
                 "FROM images WHERE phash IS NOT NULL AND sha256 IS NOT NULL").fetchall()
         finally:
             conn.close()

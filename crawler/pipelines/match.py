@@ -26,7 +26,7 @@ class MatchPipeline:
     def process_item(self, item: Listing, spider: Any = None) -> Listing:
         if not isinstance(item, Listing):
             return item
-        hashes = (item.image.hashes,) if item.image is not None else ()
+        hashes = ((item.image.variants or item.image.hashes),) if item.image is not None else ()
         item.match = score_listing(
             ListingFacts(title=item.title, price=item.price, currency=item.currency,
                          seller=item.seller, image_hashes=hashes),

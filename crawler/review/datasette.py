@@ -54,6 +54,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "url": "Image URL",
         "fetched_at": "UTC time it was fetched",
         "etag": "ETag the server gave (sent back as If-None-Match)",
+        "variants": "JSON: hashes of the trimmed and central variants, for matching",
         "last_modified": "Last-Modified the server gave (sent back as If-Modified-Since)",
         "sha256": "SHA-256 of the image bytes as downloaded",
         "phash": "64-bit perceptual hash (DCT), 16 hex digits",
@@ -71,7 +72,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "flagged": "1 when score >= threshold",
         "reasons": "One reason per line, strongest first",
         "evidence": "JSON: each signal with its points",
-        "image_distance": "pHash bits between the listing photo and the nearest reference",
+        "image_distance": "pHash bits between the listing photo and the nearest reference "
+                          "(best variant pair)",
         "reference_photo": "The nearest reference photo",
         "matched_at": "UTC time of the scoring",
         "first_flagged_at": "UTC time it was first flagged (the takedown clock starts here)",

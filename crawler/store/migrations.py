@@ -287,6 +287,7 @@ def m003_incremental(db: Database) -> None:
         "ALTER TABLE listings ADD COLUMN gone_reason TEXT",  # HTTP 404, not listed in run N
         "ALTER TABLE images ADD COLUMN etag TEXT",
         "ALTER TABLE images ADD COLUMN last_modified TEXT",
+        "ALTER TABLE images ADD COLUMN variants TEXT",  # JSON: variant -> [phash, dhash]
         "ALTER TABLE matches ADD COLUMN first_flagged_at TEXT",
         "ALTER TABLE runs ADD COLUMN site_stats TEXT",       # JSON: site -> pages, listings, ...
         "ALTER TABLE runs ADD COLUMN exit_code INTEGER",

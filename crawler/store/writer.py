@@ -313,8 +313,8 @@ class Store:
         headers = next((c.headers for c in listing.captures if c.kind == "image"), {})
         self.db.execute(
             """INSERT INTO images (url, sha256, width, height, phash, dhash, thumbnail,
-                   fetched_at, error, etag, last_modified)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   fetched_at, error, etag, last_modified, variants)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (url) DO UPDATE SET
                    sha256 = excluded.sha256, width = excluded.width,
                    height = excluded.height, phash = excluded.phash, dhash = excluded.dhash,
@@ -322,11 +322,14 @@ class Store:
                                     THEN excluded.thumbnail ELSE images.thumbnail END,
                    fetched_at = excluded.fetched_at, error = excluded.error,
                    etag = coalesce(excluded.etag, images.etag),
-                   last_modified = coalesce(excluded.last_modified, images.last_modified)""",
+                   last_modified = coalesce(excluded.last_modified, images.last_modified),
+                   variants = coalesce(excluded.variants, images.variants)""",
             [listing.image_url, analysis.sha256 if analysis else None,
              analysis.width if analysis else None, analysis.height if analysis else None,
              phash, dhash, analysis.thumbnail if analysis else None, now, error,
-             (headers.get("ETag") or [None])[0], (headers.get("Last-Modified") or [None])[0]])
+             (headers.get("ETag") or [None])[0], (headers.get("Last-Modified") or [None])[0],
+             json.dumps({k: list(v.hex()) for k, v in analysis.variants.items()})
+             if analysis and analysis.variants else None])
 
     def _write_match(self, listing_id: int, listing: Listing, run_id: int, now: str) -> None:
         match = listing.match
