@@ -11,7 +11,8 @@ from crawler.config import Config, Product
 from crawler.errors import ConfigError
 from crawler.store.writer import CatalogPhoto
 from matchers.images import ImageError, ImageHashes, Reference, ReferenceIndex, analyse_image
-from matchers.score import Catalog, CatalogProduct
+from matchers.score import WEIGHTS, Catalog, CatalogProduct
+from matchers.text import normalize_seller
 
 
 @lru_cache(maxsize=8)
@@ -46,6 +47,9 @@ def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
         vocabulary=config.matching.vocabulary,
         threshold=config.matching.threshold,
         image_score=config.matching.image_score,
+        exchange_rates=config.matching.exchange_rates,
+        weights={**WEIGHTS, **config.matching.weights},
+        flagged_sellers=flagged_sellers(db_path) if db_path else {},
     )
 
 
@@ -88,3 +92,29 @@ def known_counterfeits(db_path: str, official: ReferenceIndex, image_score: int)
     if known:
         logger.info("matching against %d photos of confirmed counterfeits", len(known))
     return known
+
+
+def flagged_sellers(db_path: str) -> dict[str, str]:
+    """Sellers with a listing a reviewer confirmed counterfeit: normalized name ->
+    what to tell the reviewer ("confirmed counterfeit #12")."""
+    if not Path(db_path).is_file():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                """SELECT l.seller, min(l.id), count(*) FROM verdicts v
+                   JOIN listings l ON l.id = v.listing_id
+                   WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
+                     AND v.verdict = 'counterfeit' AND l.seller IS NOT NULL
+                   GROUP BY l.seller""").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        logger.warning("seller history not loaded from %s: %s", db_path, exc)
+        return {}
+    out = {}
+    for seller, first_id, count in rows:
+        more = f" and {count - 1} more" if count > 1 else ""
+        out[normalize_seller(seller)] = f"confirmed counterfeit #{first_id}{more}"
+    return out

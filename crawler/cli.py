@@ -215,6 +215,31 @@ def demo(db_path: str, verbose: bool) -> None:
     run_demo(db_path, verbose=verbose)
 
 
+@main.command()
+@config_option
+@click.option("--labels", "labels_path", required=True, type=click.Path(dir_okay=False),
+              help="JSON: a list of {\"url\" or \"path\", \"counterfeit\": true|false}.")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+              help="A database written by `cfmon crawl` of the labelled listings.")
+def evaluate(config_path: str, labels_path: str, db_path: str) -> None:
+    """Measure the flags against labelled listings: precision, recall, F1.
+
+    Every crawled listing is scored again with the config as it is now (nothing is
+    written), so thresholds, weights and vocabulary can be tuned without crawling
+    again. Prints the false flags and the misses with their reasons.
+
+    Example:
+
+        cfmon evaluate --config monitor.toml --labels labels.json --db eval.db
+    """
+    from crawler.evaluate import evaluate as run_evaluation
+    from crawler.evaluate import load_labels, render
+
+    config = load_config(config_path)
+    _connect(db_path).close()
+    click.echo(render(run_evaluation(config, db_path, load_labels(labels_path))), nl=False)
+
+
 existing_db = click.option(
     "--db", "db_path", required=True, type=click.Path(dir_okay=False),
     help="A database written by `cfmon crawl`.")

@@ -56,6 +56,10 @@ class Matching:
     # listing photo counts as a copy of a reference photo.
     image_score: int = 28
     vocabulary: tuple[str, ...] = ()
+    # Value of one unit of each currency in one common unit, for comparing prices
+    # with an MSRP in another currency.
+    exchange_rates: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, int] = field(default_factory=dict)  # overrides of score.WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -351,7 +355,8 @@ class _Checker:
         return tuple(products)
 
     def matching(self, data: dict) -> Matching:
-        self.unknown_keys(data, ("threshold", "image_score", "vocabulary"), "matching")
+        self.unknown_keys(data, ("threshold", "image_score", "vocabulary", "exchange_rates",
+                                 "weights"), "matching")
         threshold = self.number(data, "threshold", "matching.threshold", integer=True,
                                 low=0, high=100)
         image_score = self.number(data, "image_score", "matching.image_score",
@@ -362,7 +367,37 @@ class _Checker:
             threshold=defaults.threshold if threshold is None else threshold,
             image_score=defaults.image_score if image_score is None else image_score,
             vocabulary=vocabulary,
+            exchange_rates=self.rates(self.table(data, "exchange_rates",
+                                                 "matching.exchange_rates") or {}),
+            weights=self.weights(self.table(data, "weights", "matching.weights") or {}),
         )
+
+    def rates(self, data: dict) -> dict[str, float]:
+        rates = {}
+        for code in data:
+            where = f"matching.exchange_rates.{code}"
+            if not CURRENCY.match(code):
+                self.problem(where, "expected an ISO 4217 code such as EUR as the key")
+                continue
+            rate = self.number(data, code, where)
+            if rate is not None and rate <= 0:
+                self.problem(where, f"expected a positive number, got {rate}")
+            elif rate is not None:
+                rates[code] = float(rate)
+        return rates
+
+    def weights(self, data: dict) -> dict[str, int]:
+        from matchers.score import WEIGHTS
+
+        self.unknown_keys(data, tuple(WEIGHTS), "matching.weights")
+        out = {}
+        for name in data:
+            if name in WEIGHTS:
+                value = self.number(data, name, f"matching.weights.{name}", integer=True,
+                                    low=0, high=100)
+                if value is not None:
+                    out[name] = value
+        return out
 
     def crawl(self, data: dict) -> CrawlOptions:
         keys = ("user_agent", "download_delay", "concurrent_requests_per_domain",

@@ -7,14 +7,18 @@ Two sums, each capped, then added:
   25, product name matched 15 (only together with the brand or an image: generic
   words alone such as "backpack 30L" prove nothing).
 * **suspicion** (cap 60): does it look counterfeit? price at most 35% of MSRP 40,
-  at most 50% 30, at most 70% 15; counterfeit vocabulary 40 (+5 per further
-  term); a disguised brand name ("N0rdvik") 20; the photo of a listing a
-  reviewer confirmed counterfeit 40.
+  at most 50% 30, at most 70% 15 (other currencies through the config's exchange
+  rates); counterfeit vocabulary 40 (+5 per further term), "Nordvik-style" counts
+  as vocabulary; a disguised brand name ("N0rdvik") 20; the photo of a listing a
+  reviewer confirmed counterfeit 40; a seller with a confirmed counterfeit 30.
 
 A listing with no relevance scores 0 whatever its vocabulary ("replica watch" of
-another brand is not ours). A listing by an authorized seller scores 0. Because
-relevance is capped at 40, a genuine-looking listing (official photo, right name,
-retail price) stays under the default threshold of 50 until some suspicion adds up.
+another brand is not ours). A listing by an authorized seller scores 0. A
+third-party accessory ("rain cover for Nordvik ...") names the brand but its price
+is not compared with the product's, and a used one's only below 35%. Because relevance is capped at 40, a
+genuine-looking listing (official photo, right name, retail price) stays under the
+default threshold of 50 until some suspicion adds up. Every weight can be changed
+in the config's ``[matching.weights]``.
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from matchers.images import ImageHashes, ImageMatch, ReferenceIndex
 from matchers.price import price_ratio
 from matchers.text import (
     best_product,
+    brand_style,
     find_brand,
     find_vocabulary,
+    is_accessory,
+    is_used,
     normalize_seller,
 )
 
@@ -46,6 +53,7 @@ WEIGHTS = {
     "vocabulary_more": 5,
     "disguised_brand": 20,
     "known_counterfeit": 40,  # the photo of a listing a reviewer confirmed counterfeit
+    "known_seller": 30,  # a seller with a listing a reviewer confirmed counterfeit
 }
 PRODUCT_SIMILARITY = 80  # rapidfuzz token_set_ratio at which a product name counts
 
@@ -69,6 +77,10 @@ class Catalog:
     vocabulary: tuple[str, ...] = ()
     threshold: int = 50
     image_score: int = 28
+    exchange_rates: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, int] = field(default_factory=lambda: dict(WEIGHTS))
+    # normalized seller name -> what reviewers found ("confirmed counterfeit #12")
+    flagged_sellers: dict[str, str] = field(default_factory=dict)
     _authorized: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -117,35 +129,36 @@ class MatchResult:
 def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     evidence: list[Evidence] = []
     title = facts.title or ""
+    w = catalog.weights
 
     image = _best_image(facts.image_hashes, catalog)
     if image is not None:
         ref = image.reference
-        points = WEIGHTS["image_exact"] if image.score <= 8 else WEIGHTS["image_near"]
+        points = w["image_exact"] if image.score <= 8 else w["image_near"]
         bits = "bit" if image.distance == 1 else "bits"
         if ref.variant == "known-counterfeit":
             evidence.append(Evidence(
                 "image", "relevance", points,
                 f"image: {image.distance} {bits} from the photo of {ref.photo} ({ref.product})"))
-            evidence.append(Evidence("known_counterfeit", "suspicion",
-                                     WEIGHTS["known_counterfeit"],
+            evidence.append(Evidence("known_counterfeit", "suspicion", w["known_counterfeit"],
                                      f"same photo as {ref.photo}: a re-listing"))
         else:
-            mirrored = ", mirrored" if ref.variant == "mirrored" else ""
-            mirrored += {"trimmed": ", borders trimmed", "center": ", centre"}.get(
+            how = ", mirrored" if ref.variant == "mirrored" else ""
+            how += {"trimmed": ", borders trimmed", "center": ", centre"}.get(
                 image.query_variant, "")
             evidence.append(Evidence(
                 "image", "relevance", points,
-                f"image: {image.distance} {bits} from reference photo {ref.photo}{mirrored} "
+                f"image: {image.distance} {bits} from reference photo {ref.photo}{how} "
                 f"({ref.product})"))
 
     brand = find_brand(title, catalog.brand_names) if title else None
+    accessory = brand is not None and is_accessory(title, brand.found)
     if brand is not None:
-        evidence.append(Evidence("brand", "relevance", WEIGHTS["brand"],
+        evidence.append(Evidence("brand", "relevance", w["brand"],
                                  f"title names the brand {brand.name!r}"))
         if not brand.exact:
             evidence.append(Evidence(
-                "disguise", "suspicion", WEIGHTS["disguised_brand"],
+                "disguise", "suspicion", w["disguised_brand"],
                 f"title disguises the brand: {brand.found!r} for {brand.name!r}"))
 
     product_name = image.reference.product if image else None
@@ -153,30 +166,48 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
                          catalog.brand_names) if title else None
     if match is not None and match.similarity >= PRODUCT_SIMILARITY:
         product_name = product_name or match.name
-        if brand is not None or image is not None:
+        if (brand is not None or image is not None) and not accessory:
             evidence.append(Evidence(
-                "product", "relevance", WEIGHTS["product"],
+                "product", "relevance", w["product"],
                 f"title matches product {match.name!r} ({match.similarity:.0f}%)"))
 
     product = catalog.product(product_name) if product_name else None
-    if product is not None:
-        ratio = price_ratio(facts.price, facts.currency, product.msrp, product.currency)
+    if product is not None and not accessory:
+        ratio = price_ratio(facts.price, facts.currency, product.msrp, product.currency,
+                            catalog.exchange_rates)
         if ratio is not None:
-            points = (WEIGHTS["price_35"] if ratio.ratio <= 0.35 else
-                      WEIGHTS["price_50"] if ratio.ratio <= 0.50 else
-                      WEIGHTS["price_70"] if ratio.ratio <= 0.70 else 0)
+            used = is_used(title)
+            points = (w["price_35"] if ratio.ratio <= 0.35 else
+                      0 if used else  # second-hand: only a giveaway price is suspicious
+                      w["price_50"] if ratio.ratio <= 0.50 else
+                      w["price_70"] if ratio.ratio <= 0.70 else 0)
             if points:
+                converted = "" if ratio.currency == ratio.msrp_currency else \
+                    " at the configured exchange rates"
                 evidence.append(Evidence(
                     "price", "suspicion", points,
                     f"price {ratio.price:.2f} {ratio.currency} is {ratio.percent}% of "
-                    f"MSRP {ratio.msrp:.2f} {product.currency}"))
+                    f"MSRP {ratio.msrp:.2f} {ratio.msrp_currency}{converted}"))
+    elif accessory:
+        evidence.append(Evidence("accessory", "relevance", 0,
+                                 "an accessory for the brand's product: price not compared"))
 
     terms = find_vocabulary(title, catalog.vocabulary) if title else []
+    if brand is not None:
+        style = brand_style(title, brand.found)
+        if style and style not in terms:
+            terms.append(style)
     if terms:
-        points = WEIGHTS["vocabulary"] + WEIGHTS["vocabulary_more"] * (len(terms) - 1)
+        points = w["vocabulary"] + w["vocabulary_more"] * (len(terms) - 1)
         quoted = ", ".join(repr(t) for t in terms)
         evidence.append(Evidence("vocabulary", "suspicion", points,
                                  f"title contains {quoted}"))
+
+    history = catalog.flagged_sellers.get(normalize_seller(facts.seller)) \
+        if facts.seller else None
+    if history:
+        evidence.append(Evidence("seller_history", "suspicion", w["known_seller"],
+                                 f"seller {facts.seller!r} sold {history}"))
 
     evidence.sort(key=lambda e: -e.points)
     relevance = min(RELEVANCE_CAP, sum(e.points for e in evidence if e.kind == "relevance"))

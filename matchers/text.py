@@ -51,9 +51,14 @@ DEFAULT_VOCABULARY: tuple[str, ...] = (
 )
 
 
+_MARKS = str.maketrans("", "", "™®©℠")
+
+
 def fold(text: str) -> str:
-    """NFKC, accents off, case folded, homoglyphs to Latin; digits kept."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFKC, accents off, case folded, homoglyphs to Latin, invisible characters
+    (zero-width spaces, joiners) and trademark signs dropped; digits kept."""
+    text = unicodedata.normalize("NFKC", text.translate(_MARKS))
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     text = "".join(c for c in unicodedata.normalize("NFKD", text)
                    if not unicodedata.combining(c))
     return text.casefold().translate(_HOMOGLYPHS)
@@ -96,7 +101,7 @@ def find_brand(title: str, names: Sequence[str]) -> BrandMention | None:
     """The best mention of any brand name in ``title``, or None."""
     # "Exact" is judged on the title as written (only NFKC and case folded): an
     # accent or a Cyrillic letter inside the brand name is a disguise.
-    plain = _WORD.findall(unicodedata.normalize("NFKC", title).casefold())
+    plain = _WORD.findall(unicodedata.normalize("NFKC", title.translate(_MARKS)).casefold())
     words = normalize(title).split()
     best: BrandMention | None = None
     for name in names:
@@ -192,3 +197,38 @@ def _has_term(text: str, term: str) -> bool:
 def normalize_seller(name: str) -> str:
     """Seller names compared without case, accents, punctuation or spacing."""
     return "".join(_WORD.findall(fold(name)))
+
+
+_ACCESSORY = re.compile(
+    r"\b(for|fits|fit for|compatible with|suitable for|works with|replacement for|"
+    r"designed for|to fit)\s+(the\s+|your\s+|all\s+)?$")
+_STYLE = re.compile(r"^\s*[-‐–]?\s*(style|type|look|like|inspired|alike)\b")
+
+
+def is_accessory(title: str, brand_found: str) -> bool:
+    """Third-party goods for the brand's products: "rain cover for Nordvik ...",
+    "lid fits Nordvik ...", "compatible with Nordvik ..."."""
+    text = fold(title)
+    at = text.find(fold(brand_found))
+    return at > 0 and _ACCESSORY.search(text[:at]) is not None
+
+
+def brand_style(title: str, brand_found: str) -> str | None:
+    """A tell when the brand is qualified as a look-alike: "Nordvik-style",
+    "Nordvik type", "Nordvik look"."""
+    text = fold(title)
+    found = fold(brand_found)
+    for at in (m.start() for m in re.finditer(re.escape(found), text)):
+        match = _STYLE.match(text[at + len(found):])
+        if match:
+            return f"{found}-{match.group(1)}"
+    return None
+
+
+_USED = re.compile(r"\b(used|pre-?owned|second[- ]?hand|worn|gebraucht|occasion|usado|usato|"
+                   r"refurbished)\b|б/у|二手|中古")
+
+
+def is_used(title: str) -> bool:
+    """Second-hand goods sell below retail for an honest reason."""
+    return _USED.search(fold(title)) is not None

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from matchers.images import ImageError, ReferenceIndex, analyse_image, hamming
-from matchers.score import Catalog, CatalogProduct, ListingFacts, score_listing
+from matchers.score import Catalog, CatalogProduct, ListingFacts, MatchResult, score_listing
 from matchers.text import find_brand, find_vocabulary, normalize
 
 CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "catalog"
@@ -187,3 +187,99 @@ def test_price_in_another_currency_is_not_compared(catalog: Catalog) -> None:
     result = score_listing(ListingFacts(title="Nordvik Thermo Flask 750ml", price=Decimal("5"),
                                         currency="EUR"), catalog)
     assert not any(r.startswith("price") for r in result.reasons)
+
+
+# -- issue 3: every disguise caught, every hard negative left alone -----------------------
+
+def flagged(catalog: Catalog, title: str, price: str | None = None, currency: str = "USD",
+            seller: str | None = "shop123", photo: Path | None = None) -> MatchResult:
+    return score_listing(ListingFacts(
+        title=title, price=Decimal(price) if price else None, currency=currency, seller=seller,
+        image_hashes=(analyse_image(photo.read_bytes()).variants,) if photo else ()), catalog)
+
+
+@pytest.mark.parametrize("title", [
+    "N0rdvik Trail Backpack 30L", "N o r d v i k Trail Backpack 30L", "Nordvík Trail Backpack 30L",
+    "N\u043erdvik Trail Backpack 30L", "Nordvlk Trail Backpack 30L", "NORDV1K Trail Backpack 30L",
+    "N-O-R-D-V-I-K Trail Backpack 30L", "Nord\u200bvik Trail Backpack 30L",
+    "ＮＯＲＤＶＩＫ Trail Backpack 30L replica",
+])
+def test_every_disguised_name_with_a_low_price_is_flagged(catalog: Catalog, title: str) -> None:
+    assert flagged(catalog, title, "35.00").flagged
+
+
+@pytest.mark.parametrize("tell", ["replica", "1:1", "AAA", "mirror quality", "dupe",
+                                  "inspired by Nordvik", "高仿", "Nordvik-style", "réplica",
+                                  "реплика"])
+def test_every_tell_at_any_price_is_flagged(catalog: Catalog, tell: str) -> None:
+    result = flagged(catalog, f"Nordvik Trail Backpack 30L {tell}", "125.00")
+    assert result.flagged, result.reasons
+
+
+@pytest.mark.parametrize("title,price", [
+    ("Rain cover for Nordvik Trail Backpack 30L", "12.00"),
+    ("Replacement lid fits Nordvik Thermo Flask 750ml", "6.00"),
+    ("Trail backpack 30L waterproof", "24.00"),
+    ("Alplux Trail Backpack 30L replica AAA", "30.00"),
+    ("Nordica ski boots", "80.00"),
+    ("Nordvik Trail Backpack 30L, used, good condition", "70.00"),
+    ("Nordvik Thermo Flask 750ml", "36.00"),
+])
+def test_hard_negatives_are_left_alone(catalog: Catalog, title: str, price: str) -> None:
+    result = flagged(catalog, title, price)
+    assert not result.flagged, result.reasons
+
+
+def test_accessory_says_why_its_price_is_not_compared(catalog: Catalog) -> None:
+    result = flagged(catalog, "Rain cover for Nordvik Trail Backpack 30L", "12.00")
+    assert "an accessory for the brand's product: price not compared" in result.reasons
+
+
+def test_price_in_another_currency_uses_the_exchange_rates(index: ReferenceIndex) -> None:
+    rated = Catalog(brand_names=("Nordvik",),
+                    products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"), "USD"),),
+                    references=index, exchange_rates={"USD": 1.0, "EUR": 1.08})
+    result = flagged(rated, "Nordvik Trail Backpack 30L", "30.00", currency="EUR")
+    assert "price 30.00 EUR is 25% of MSRP 129.00 USD at the configured exchange rates" \
+        in result.reasons
+    assert result.flagged
+
+
+def test_a_seller_with_a_confirmed_counterfeit_raises_the_score(index: ReferenceIndex) -> None:
+    known = Catalog(brand_names=("Nordvik",),
+                    products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"), "USD"),),
+                    references=index, flagged_sellers={"cheapgear": "confirmed counterfeit #7"})
+    result = flagged(known, "Nordvik Trail Backpack 30L", "120.00", seller="CheapGear")
+    assert result.flagged
+    assert "seller 'CheapGear' sold confirmed counterfeit #7" in result.reasons
+
+
+def test_weights_come_from_the_config(index: ReferenceIndex) -> None:
+    from matchers.score import WEIGHTS
+
+    strict = Catalog(brand_names=("Nordvik",), products=(), references=index,
+                     weights={**WEIGHTS, "vocabulary": 10})
+    assert not flagged(strict, "Nordvik backpack replica").flagged
+
+
+@pytest.mark.parametrize("edit", ["padded", "tilted", "cropped", "watermarked", "recoloured"])
+def test_edited_official_photo_is_recognised(index: ReferenceIndex, edit: str, tmp_path) -> None:
+    import random
+
+    sys_path = str(Path(__file__).resolve().parent.parent / "fixtures")
+    import sys
+    sys.path.insert(0, sys_path)
+    try:
+        from make_eval import edited
+    finally:
+        sys.path.remove(sys_path)
+    photo = Image.open(CATALOG / "trail-30.jpg").convert("RGB")
+    data = jpeg(edited(photo, edit, random.Random(1)), 70)
+    match = index.nearest_variants(analyse_image(data).variants)
+    assert match.reference.product == "Nordvik Trail Backpack 30L" and match.accepted
+
+
+def test_unrelated_photos_are_not_accepted(index: ReferenceIndex) -> None:
+    for path in sorted((SITES / "bazaar" / "img").glob("*.jpg")):
+        if path.stem in ("b4", "b5", "b8", "b11"):
+            assert not index.nearest_variants(analyse_image(path.read_bytes()).variants).accepted
