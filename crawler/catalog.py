@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from functools import lru_cache
-from pathlib import Path
 
 from crawler.config import Config, Product
 from crawler.errors import ConfigError
+from crawler.store.queries import read_rows
 from crawler.store.writer import CatalogPhoto
 from matchers.images import ImageError, ImageHashes, Reference, ReferenceIndex, analyse_image
 from matchers.score import WEIGHTS, Catalog, CatalogProduct
@@ -37,7 +36,7 @@ def catalog_photos(products: tuple[Product, ...], config_path: str) -> tuple[Cat
 def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
     photos = [(p.product, p.path) for p in catalog_photos(config.products, str(config.path))]
     index = ReferenceIndex.from_photos(photos)
-    known = known_counterfeits(db_path, index, config.matching.image_score) if db_path else []
+    known = known_counterfeits(db_path, index, config.matching.image_score)
     return Catalog(
         brand_names=config.brand.names,
         products=tuple(CatalogProduct(p.name, p.msrp, p.currency, p.aliases)
@@ -49,14 +48,14 @@ def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
         image_score=config.matching.image_score,
         exchange_rates=config.matching.exchange_rates,
         weights={**WEIGHTS, **config.matching.weights},
-        flagged_sellers=flagged_sellers(db_path) if db_path else {},
+        flagged_sellers=flagged_sellers(db_path),
     )
 
 
 logger = logging.getLogger(__name__)
 
 
-def known_counterfeits(db_path: str, official: ReferenceIndex, image_score: int) -> list[Reference]:
+def known_counterfeits(db_path: str | None, official: ReferenceIndex, image_score: int) -> list[Reference]:
     """Photos of listings a reviewer confirmed as counterfeit, so that a re-listing is
     caught even when its photo no longer looks like the official one.
 
@@ -64,23 +63,14 @@ def known_counterfeits(db_path: str, official: ReferenceIndex, image_score: int)
     photo is already a reference, and treating it as a counterfeit's photo would flag
     every genuine reseller that shows it.
     """
-    if not Path(db_path).is_file():
-        return []
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(
-                """SELECT l.id, m.product, i.phash, i.dhash
-                   FROM verdicts v JOIN listings l ON l.id = v.listing_id
-                   JOIN images i ON i.url = l.image_url
-                   LEFT JOIN matches m ON m.listing_id = l.id
-                   WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
-                     AND v.verdict = 'counterfeit' AND i.phash IS NOT NULL""").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        logger.warning("known counterfeits not loaded from %s: %s", db_path, exc)
-        return []
+    rows = read_rows(db_path, """
+        SELECT l.id, m.product, i.phash, i.dhash
+        FROM verdicts v JOIN listings l ON l.id = v.listing_id
+        JOIN images i ON i.url = l.image_url
+        LEFT JOIN matches m ON m.listing_id = l.id
+        WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
+          AND v.verdict = 'counterfeit' AND i.phash IS NOT NULL""",
+                     what="known counterfeits")
     known = []
     for listing_id, product, phash, dhash in rows:
         hashes = ImageHashes.from_hex(phash, dhash)
@@ -94,25 +84,15 @@ def known_counterfeits(db_path: str, official: ReferenceIndex, image_score: int)
     return known
 
 
-def flagged_sellers(db_path: str) -> dict[str, str]:
+def flagged_sellers(db_path: str | None) -> dict[str, str]:
     """Sellers with a listing a reviewer confirmed counterfeit: normalized name ->
     what to tell the reviewer ("confirmed counterfeit #12")."""
-    if not Path(db_path).is_file():
-        return {}
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(
-                """SELECT l.seller, min(l.id), count(*) FROM verdicts v
-                   JOIN listings l ON l.id = v.listing_id
-                   WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
-                     AND v.verdict = 'counterfeit' AND l.seller IS NOT NULL
-                   GROUP BY l.seller""").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        logger.warning("seller history not loaded from %s: %s", db_path, exc)
-        return {}
+    rows = read_rows(db_path, """
+        SELECT l.seller, min(l.id), count(*) FROM verdicts v
+        JOIN listings l ON l.id = v.listing_id
+        WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
+          AND v.verdict = 'counterfeit' AND l.seller IS NOT NULL
+        GROUP BY l.seller""", what="seller history")
     out = {}
     for seller, first_id, count in rows:
         more = f" and {count - 1} more" if count > 1 else ""

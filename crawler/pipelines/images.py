@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -30,6 +28,7 @@ from twisted.internet.threads import deferToThread
 
 from crawler.evidence import Capture
 from crawler.spiders.marketplace import page_capture
+from crawler.store.queries import read_rows
 from matchers.images import ImageAnalysis, ImageError, ImageHashes, analyse_image
 
 logger = logging.getLogger(__name__)
@@ -71,20 +70,11 @@ class KnownImage:
 
 
 def known_images(db_path: str | None) -> dict[str, KnownImage]:
-    if not db_path or not Path(db_path).is_file():
-        return {}
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(
-                "SELECT url, sha256, phash, dhash, width, height, etag, last_modified, variants "
-                "FROM images WHERE phash IS NOT NULL AND sha256 IS NOT NULL").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:  # an older schema, a locked file: fetch everything
-        logger.warning("stored image hashes not loaded from %s: %s", db_path, exc)
-        return {}
-    return {row[0]: KnownImage(*row[1:]) for row in rows}
+    rows = read_rows(db_path, "SELECT url, sha256, phash, dhash, width, height, etag, "
+                              "last_modified, variants FROM images "
+                              "WHERE phash IS NOT NULL AND sha256 IS NOT NULL",
+                     what="stored image hashes")
+    return {row[0]: KnownImage(*tuple(row)[1:]) for row in rows}
 
 
 class ListingImagesPipeline(ImagesPipeline):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter, defaultdict
 from typing import Any
 
 from scrapy import signals
@@ -35,7 +36,7 @@ class StorePipeline:
         self.run_id: int | None = None
         self._batch: list[Listing] = []
         self._gone: list[GoneListing] = []
-        self._site_counts: dict[str, dict[str, int]] = {}
+        self._site_counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._last_flush = time.monotonic()
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="cfmon-store")
 
@@ -91,14 +92,11 @@ class StorePipeline:
             stats.inc_value("cfmon/stored", result.written)
             stats.inc_value("cfmon/new", result.new)
             for site, counts in result.per_site.items():
-                mine = self._site_counts.setdefault(site, {"new": 0, "changed": 0, "gone": 0})
-                mine["new"] += counts["new"]
-                mine["changed"] += counts["changed"]
+                self._site_counts[site].update(counts)
         for site in {g.site for g in gone}:
             marked = await maybe_deferred_to_future(self._in_thread(
                 self.store.mark_gone, [(g.url, g.reason) for g in gone if g.site == site]))
-            mine = self._site_counts.setdefault(site, {"new": 0, "changed": 0, "gone": 0})
-            mine["gone"] = mine.get("gone", 0) + marked
+            self._site_counts[site]["gone"] += marked
 
     async def close_spider(self, spider: Any = None) -> None:
         await self._flush()
@@ -131,7 +129,7 @@ class StorePipeline:
 
         errors = sum(v for k, v in stats.items()
                      if k.startswith(f"cfmon/sites/{site}/errors/") and isinstance(v, int))
-        counts = self._site_counts.get(site, {})
+        counts = self._site_counts[site]
         listings = get("listings")
         # Only a crawl that saw every results page may declare unseen listings gone.
         complete = (reason == "finished" and listings > 0 and not get("failed_results")
