@@ -136,8 +136,10 @@ def build_unseen_marketplace(root: Path) -> dict[str, tuple[str, str, str]]:
         [("/cards/o/1", "Nordvik Summit Down Jacket", "1.299,00 €", "1299.00", "ok.jpg"),
          ("/cards/o/2", "Winter jacket &amp; gloves", "49,90 €", "49.90", "missing.jpg")],
         [("/cards/o/3", "Nordvik Summit jacket replica", "89,00 €", "89.00", "corrupt.jpg"),
-         ("/cards/o/1", "Nordvik Summit Down Jacket", "1.299,00 €", "1299.00", "ok.jpg"),
-         ("/cards/o/4", "Mystery box", "ask the seller", None, "ok.jpg")],
+         # The same listing again, behind tracking parameters: still one listing.
+         ("/cards/o/1?utm_source=list&ref=p2", "Nordvik Summit Down Jacket", "1.299,00 €",
+          "1299.00", "ok.jpg"),
+         ("/cards/o/4?color=red&ref=p2", "Mystery box", "ask the seller", None, "ok.jpg")],
         [("/cards/o/5", "Down jacket, blue", "120,00 €", "120.00", "other.jpg")],
     ]
     for n, cards in enumerate(pages, 1):
@@ -149,7 +151,9 @@ def build_unseen_marketplace(root: Path) -> dict[str, tuple[str, str, str]]:
             f"<html><body><main>{html}<article class='offer'>ad</article></main>{nxt}"
             f"</body></html>", encoding="utf-8")
         for href, title, _, amount, _ in cards:
-            expected[href] = (title.replace("&amp;", "&"), amount, "EUR" if amount else None)
+            identity = href.replace("utm_source=list&ref=p2", "").replace("&ref=p2", "")
+            expected[identity.rstrip("?")] = (title.replace("&amp;", "&"), amount,
+                                              "EUR" if amount else None)
 
     (root / "structo" / "item").mkdir(parents=True)
     (root / "structo" / "private").mkdir()
@@ -242,7 +246,7 @@ def test_unseen_marketplace_faults_are_logged_and_skipped(unseen_crawl) -> None:
     assert f"not an HTML page (application/pdf) at {base}/structo/item/pdf.html" in log
     assert f"image skipped (HTTP 404) at {base}/cards/img/missing.jpg" in log
     assert "image skipped (not a readable image" in log and f"{base}/cards/img/corrupt.jpg" in log
-    assert f"price 'ask the seller' has no readable amount at {base}/cards/o/4" in log
+    assert f"price 'ask the seller' has no readable amount at {base}/cards/o/4?color=red" in log
     assert f"listing card 3 at {base}/cards/list-1 has no URL" in log
 
 

@@ -127,7 +127,7 @@ def test_card_reads_lazy_image_and_resolves_relative_urls() -> None:
     selectors = {"listing": "li.r", "url": "a.t::attr(href)", "title": "a.t::text",
                  "price": "span.p", "image": "img::attr(data-src)", "seller": "b.shop::text"}
     got = extract_card(card, selectors, "https://m.example.test/search/page-2")
-    assert got.values == {"url": "https://m.example.test/item/7?ref=s", "title": "Pack",
+    assert got.values == {"url": "https://m.example.test/item/7", "title": "Pack",
                           "price": Decimal("39.00"), "currency": "USD",
                           "image": "https://m.example.test/img/7.jpg", "seller": "Shop A"}
 
@@ -145,3 +145,12 @@ def test_image_url_from_srcset_takes_the_largest() -> None:
         "https://x.test/b.jpg"
     assert image_url("//cdn.x.test/a.jpg", "https://x.test/p") == "https://cdn.x.test/a.jpg"
     assert image_url("data:image/gif;base64,AAAA", "https://x.test/p") is None
+
+
+def test_listing_identity_drops_tracking_parameters() -> None:
+    from crawler.extract.page import listing_url
+
+    assert listing_url("/itm/123?hash=item1c&_trksid=p2&var=7&utm_source=x#photos",
+                       "https://m.example.test/s?q=a") == "https://m.example.test/itm/123?var=7"
+    assert listing_url("../dp/B0?ref=sr_1_1&qid=99", "https://m.example.test/s/x") == \
+        "https://m.example.test/dp/B0"

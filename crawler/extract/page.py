@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 from parsel import Selector
 
@@ -81,7 +81,7 @@ def extract_card(card: Selector, selectors: dict[str, str], page_url: str,
     raw = {name: select_text(card, q, join=name not in _SINGLE_VALUE)
            for name, q in selectors.items() if name not in ("listing", "next_page")}
     if raw.get("url"):
-        out.offer("url", absolute_url(raw["url"], page_url), "selector")
+        out.offer("url", listing_url(raw["url"], page_url), "selector")
     if raw.get("image"):
         out.offer("image", image_url(raw["image"], page_url), "selector")
     for name in ("title", "seller"):
@@ -202,6 +202,25 @@ def absolute_url(value: str, base: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return parts._replace(fragment="").geturl()
+
+
+# Query parameters that say where a click came from, not which listing it is: the same
+# listing shown on page 1 and page 2 of the results must be one listing.
+_TRACKING = re.compile(
+    r"^(utm_\w+|ref|ref_|refsrc|spm|scm|_trk\w*|trk|tracking\w*|hash|qid|sr|crid|sprefix|"
+    r"pf_rd_\w+|pd_rd_\w+|fbclid|gclid|msclkid|mc_cid|mc_eid|position|pos|searchid|"
+    r"search_id|from|source|src)$", re.I)
+
+
+def listing_url(value: str, base: str) -> str | None:
+    """A listing's identity: its absolute URL without tracking parameters."""
+    url = absolute_url(value, base)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)]
+    return parts._replace(query=urlencode(kept)).geturl()
 
 
 def image_url(value: str, base: str) -> str | None:
