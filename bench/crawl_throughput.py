@@ -1,0 +1,142 @@
+"""What cfmon's processing costs a crawl: cfmon against the bare Scrapy engine.
+
+    python bench/crawl_throughput.py [--listings 600]
+
+Builds a marketplace of N listings (results pages, JSON-LD product pages, one JPEG
+photo each, 800x800), serves it on 127.0.0.1, and crawls it twice, each in its own
+process: once with a bare Scrapy spider that fetches the same pages and images and
+does nothing with them (the baseline), once with `cfmon crawl` (extraction, image
+hashing in the thread pool, matching, evidence capture, SQLite writes on the writer
+thread). Prints both wall times, listings per second and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from crawler.demo import serve  # noqa: E402
+
+BASELINE = textwrap.dedent("""
+    import sys, scrapy
+    from scrapy.crawler import CrawlerProcess
+
+    class Bare(scrapy.Spider):
+        name = "bare"
+        start_urls = [sys.argv[1]]
+
+        def parse(self, response):
+            for href in response.css("li a::attr(href)").getall():
+                yield response.follow(href, self.product)
+            nxt = response.css("a.next::attr(href)").get()
+            if nxt:
+                yield response.follow(nxt, self.parse)
+
+        def product(self, response):
+            yield response.follow(response.css("img::attr(src)").get(), self.image)
+
+        def image(self, response):
+            pass
+
+    process = CrawlerProcess({"LOG_LEVEL": "ERROR", "ROBOTSTXT_OBEY": True,
+                              "CONCURRENT_REQUESTS_PER_DOMAIN": 16, "DOWNLOAD_DELAY": 0})
+    process.crawl(Bare)
+    process.start()
+""")
+
+CONFIG = """
+[brand]
+name = "Nordvik"
+[[products]]
+name = "Nordvik Trail Backpack 30L"
+msrp = 129.0
+currency = "USD"
+images = ["{catalog}"]
+[crawl]
+download_delay = 0
+autothrottle = false
+concurrent_requests_per_domain = 16
+[[sites]]
+name = "bench"
+start_urls = ["{server}/list-1.html"]
+max_pages = 1000
+[sites.results]
+listing = "li"
+url = "a::attr(href)"
+next_page = "a.next::attr(href)"
+[sites.product]
+"""
+
+
+def build(root: Path, n: int) -> None:
+    rnd = random.Random(1)
+    (root / "p").mkdir(parents=True)
+    (root / "img").mkdir()
+    (root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    for i in range(n):
+        image = Image.new("RGB", (800, 800), tuple(rnd.randint(0, 255) for _ in range(3)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(12):
+            x, y = rnd.randint(0, 700), rnd.randint(0, 700)
+            draw.ellipse([x, y, x + rnd.randint(20, 200), y + rnd.randint(20, 200)],
+                         fill=tuple(rnd.randint(0, 255) for _ in range(3)))
+        image.save(root / "img" / f"{i}.jpg", "JPEG", quality=85)
+        data = {"@context": "https://schema.org", "@type": "Product",
+                "name": f"Nordvik Trail Backpack 30L lot {i}", "image": f"/img/{i}.jpg",
+                "offers": {"@type": "Offer", "price": f"{rnd.uniform(20, 140):.2f}",
+                           "priceCurrency": "USD"}}
+        (root / "p" / f"{i}.html").write_text(
+            f'<html><head><script type="application/ld+json">{json.dumps(data)}</script></head>'
+            f'<body><h1>{data["name"]}</h1><img src="/img/{i}.jpg"></body></html>')
+    per_page = 50
+    pages = (n + per_page - 1) // per_page
+    for p in range(pages):
+        links = "".join(f'<li><a href="/p/{i}.html">{i}</a></li>'
+                        for i in range(p * per_page, min(n, (p + 1) * per_page)))
+        nxt = f'<a class="next" href="/list-{p + 2}.html">next</a>' if p + 1 < pages else ""
+        (root / f"list-{p + 1}.html").write_text(f"<html><body><ul>{links}</ul>{nxt}</body></html>")
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{command[:4]} failed:\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listings", type=int, default=600)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cfmon-bench-"))
+    build(work / "www", args.listings)
+    with serve(work / "www") as base:
+        bare = timed([sys.executable, "-c", BASELINE, f"{base}/list-1.html"])
+        config = work / "monitor.toml"
+        config.write_text(CONFIG.replace("{server}", base).replace(
+            "{catalog}", str(ROOT / "fixtures" / "demo" / "catalog" / "trail-30.jpg")))
+        cfmon = timed([sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config),
+                       "--db", str(work / "bench.db"), "--quiet"])
+    n = args.listings
+    print(f"{n} listings (pages + 800x800 JPEGs) on 127.0.0.1, 2 cores")
+    print(f"bare Scrapy engine (fetch only): {bare:6.1f}s  {n / bare:6.1f} listings/s")
+    print(f"cfmon crawl (everything):        {cfmon:6.1f}s  {n / cfmon:6.1f} listings/s")
+    print(f"cfmon / bare: {cfmon / bare:.2f}x the time")
+
+
+if __name__ == "__main__":
+    main()
