@@ -66,8 +66,8 @@ def run_demo(db_path: str, verbose: bool = False) -> None:
                "(the demo includes a broken page, a 404 image and an unreadable price)\n")
     print_review_queue(db_path)
     click.echo(f"\nOpen {db_path} in a SQLite browser and start with the review_queue view:\n"
-               f"  datasette {db_path}          (pip install datasette)\n"
-               f"  sqlitebrowser {db_path}      (DB Browser for SQLite)")
+               f"  cfmon browse --db {db_path}                 (Datasette, with thumbnails)\n"
+               f"  sqlitebrowser -t review_queue {db_path}     (DB Browser for SQLite)")
 
 
 def print_review_queue(db_path: str, limit: int = 50) -> None:

@@ -16,7 +16,8 @@ def test_demo_serves_crawls_and_prints_the_review_queue(tmp_path: Path) -> None:
     assert "16 pages, 23 listings, 8 flagged" in out
     assert "review queue (8 flagged, highest score first):" in out
     assert "NORDVIK Trail Backpack 30L replica AAA quality" in out
-    assert "datasette cfmon-demo.db" in out and "sqlitebrowser cfmon-demo.db" in out
+    assert "cfmon browse --db cfmon-demo.db" in out
+    assert "sqlitebrowser -t review_queue cfmon-demo.db" in out
     conn = sqlite3.connect(tmp_path / "cfmon-demo.db")
     assert conn.execute("SELECT count(*) FROM review_queue").fetchone()[0] == 8
     conn.close()
