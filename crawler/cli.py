@@ -120,6 +120,9 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
         click.echo(f"  {site}: {st['pages']} pages, {st['listings']} listings, {st['new']} new, "
                    f"{st['changed']} changed, {st['gone']} gone, {st['errors']} errors"
                    + ("" if st.get("complete") else " (incomplete: nothing marked gone)"))
+    monitors = summary.stats.get("cfmon/monitors/failed")
+    if monitors:
+        click.echo(f"warning: run monitors failed: {monitors} (see the crawl log)", err=True)
     if not quiet:
         click.echo(f"review: sqlite3 {db_path} 'SELECT * FROM review_queue'  "
                    f"(or cfmon browse --db {db_path})")

@@ -44,7 +44,10 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
 
     Starts Twisted's reactor, so it can run once per process.
     """
+    import warnings
+
     from scrapy.crawler import CrawlerProcess
+    from scrapy.exceptions import ScrapyDeprecationWarning
 
     from crawler.spiders.marketplace import MarketplaceSpider
 
@@ -52,6 +55,9 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
         for name in sites:
             config.site(name)  # raises ConfigError naming the known sites
     catalog_photos(config.products, str(config.path))  # bad reference photo: fail first
+    # Spidermon still calls Spider.log(); nothing for a cfmon user to act on.
+    warnings.filterwarnings("ignore", message=r"Spider\.log\(\) is deprecated",
+                            category=ScrapyDeprecationWarning)
     process = CrawlerProcess(crawl_settings(config, db_path, sites, **overrides))
     crawler = process.create_crawler(MarketplaceSpider)
     process.crawl(crawler)

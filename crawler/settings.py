@@ -63,6 +63,16 @@ ITEM_PIPELINES = {
 # Images redirect often (CDNs); follow them.
 MEDIA_ALLOW_REDIRECTS = True
 
+# -- run-level monitors (Spidermon; see crawler/monitors.py) ------------------------
+SPIDERMON_ENABLED = True
+EXTENSIONS = {"spidermon.contrib.scrapy.extensions.Spidermon": 500}
+SPIDERMON_SPIDER_CLOSE_MONITORS = ("crawler.monitors.RunMonitors",)
+SPIDERMON_MIN_ITEMS = 1
+SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
+SPIDERMON_ADD_FIELD_COVERAGE = True
+SPIDERMON_FIELD_COVERAGE_SKIP_NONE = True  # a missing title is None: not covered
+SPIDERMON_FIELD_COVERAGE_RULES = {"Listing/title": 0.9, "Listing/price": 0.5}
+
 LOG_LEVEL = "INFO"
 TELNETCONSOLE_ENABLED = False
 

@@ -377,3 +377,19 @@ def test_images_already_hashed_are_not_fetched_again_unless_changed(tmp_path: Pa
     conn = sqlite3.connect(db)
     assert list(verify(conn)) == []
     conn.close()
+
+
+def test_run_monitors_report_a_site_that_lost_its_titles(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    for n in range(4):
+        market.add(f"p{n}", f"Camping chair {n}", "20.00", image="img/other.jpg")
+        # The markup changed: no structured data, no heading, no title any more.
+        (market.root / "market" / "p" / f"p{n}.html").write_text(
+            "<html><body><div>20.00</div></body></html>", encoding="utf-8")
+    market.publish()
+    with MockServer(market.root) as server:
+        result = crawl(tmp_path, write_config(tmp_path, server), "--quiet")
+    assert result.returncode == 0  # listings came: not a failed site, but a warning
+    assert "warning: run monitors failed: Field Coverage Monitor" in result.stderr
+    (stats,) = query(tmp_path / "c.db", "SELECT stats FROM runs")[0]
+    assert "Field Coverage Monitor" in json.loads(stats)["cfmon/monitors/failed"]
