@@ -66,3 +66,9 @@ class SiteFailedError(CfmonError):
     """The crawl ran, but at least one site gave nothing usable."""
 
     exit_code = 1
+
+
+class LabelsError(CfmonError):
+    """The labels file given to `cfmon evaluate` cannot be read."""
+
+    exit_code = 2

@@ -15,15 +15,9 @@ from urllib.parse import urlsplit
 
 from crawler.catalog import build_catalog
 from crawler.config import Config
-from crawler.errors import CfmonError
+from crawler.errors import LabelsError
 from matchers.images import ImageHashes
 from matchers.score import ListingFacts, MatchResult, score_listing
-
-
-class LabelsError(CfmonError):
-    """The labels file cannot be read."""
-
-    exit_code = 2
 
 
 @dataclass

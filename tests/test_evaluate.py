@@ -67,3 +67,14 @@ def test_evaluate_names_false_flags_and_misses_with_reasons(crawled, tmp_path: P
     assert "false flags (1):" in out
     block = out.split("false flags (1):")[1]
     assert fake["title"] in block and "borders trimmed" in block
+
+
+def test_a_bad_labels_file_is_named_with_the_fix(crawled, tmp_path: Path) -> None:
+    config, db = crawled
+    labels = tmp_path / "labels.json"
+    labels.write_text('[{"path": "/evalmart/p/001.html", "counterfeit": "yes"}]', encoding="utf-8")
+    result = run_cfmon("evaluate", "--config", str(config), "--labels", str(labels),
+                       "--db", str(db), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{labels}: entry 1: needs \"url\" (or \"path\") and \"counterfeit\": true/false" \
+        in result.stderr
