@@ -88,13 +88,15 @@ def flagged_sellers(db_path: str | None) -> dict[str, str]:
     """Sellers with a listing a reviewer confirmed counterfeit: normalized name ->
     what to tell the reviewer ("confirmed counterfeit #12")."""
     rows = read_rows(db_path, """
-        SELECT l.seller, min(l.id), count(*) FROM verdicts v
+        SELECT l.seller, min(l.id), count(*), max(l.gone_at) FROM verdicts v
         JOIN listings l ON l.id = v.listing_id
         WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
           AND v.verdict = 'counterfeit' AND l.seller IS NOT NULL
         GROUP BY l.seller""", what="seller history")
     out = {}
-    for seller, first_id, count in rows:
+    for seller, first_id, count, gone_at in rows:
         more = f" and {count - 1} more" if count > 1 else ""
-        out[normalize_seller(seller)] = f"confirmed counterfeit #{first_id}{more}"
+        # After a takedown, the seller's next listing is the likely re-listing.
+        down = f", taken down {gone_at[:10]}: a re-listing?" if gone_at else ""
+        out[normalize_seller(seller)] = f"confirmed counterfeit #{first_id}{more}{down}"
     return out

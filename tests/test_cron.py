@@ -148,10 +148,14 @@ def test_repeated_crawls_track_changes_gone_listings_and_takedowns(tmp_path: Pat
         assert query(db, "SELECT site, confirmed, taken_down FROM takedown_times") == \
             [("market", 2, 2)]
 
-        # It comes back: live again.
+        # It comes back: live again. And the same seller lists again, at retail price.
         market.listed.append("fake-2")
+        market.add("relisted", "Nordvik Trail Backpack 30L", "125.00", image="img/other.jpg")
         market.publish()
         assert crawl(tmp_path, config, "--quiet").returncode == 0
+        (reasons,) = query(db, "SELECT reasons FROM review_queue WHERE url LIKE '%relisted%'")[0]
+        assert "seller 'someone' sold confirmed counterfeit #" in reasons
+        assert ": a re-listing?" in reasons
         assert query(db, f"SELECT gone_at FROM listings WHERE id = {fake2}") == [(None,)]
         assert query(db, f"SELECT status FROM takedown_status WHERE listing_id = {fake2}") == \
             [("still listed",)]
