@@ -88,6 +88,7 @@ class PrivateAddressMiddleware:
         self.crawler = crawler
         self.trusted_hosts = trusted_hosts
         self._verdicts: dict[str, str | None] = {}
+        self._trusted_addresses: set[str] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> PrivateAddressMiddleware:
@@ -104,8 +105,14 @@ class PrivateAddressMiddleware:
         host = parts.hostname or ""
         if host in self.trusted_hosts:
             return None
+        if self._trusted_addresses is None:
+            # The configured sites' own addresses: "localhost" and "127.0.0.1" name
+            # the same site, and a page may link to either.
+            self._trusted_addresses = await maybe_deferred_to_future(
+                deferToThread(_addresses, self.trusted_hosts))
         if host not in self._verdicts:
-            self._verdicts[host] = await maybe_deferred_to_future(deferToThread(_private, host))
+            self._verdicts[host] = await maybe_deferred_to_future(
+                deferToThread(_private, host, self._trusted_addresses))
         reason = self._verdicts[host]
         if reason:
             self.crawler.stats.inc_value("cfmon/errors/private_address")
@@ -115,13 +122,29 @@ class PrivateAddressMiddleware:
         return None
 
 
-def _private(host: str) -> str | None:
-    """Why ``host`` must not be fetched, or None when all its addresses are public."""
+def _addresses(hosts: set[str]) -> set[str]:
+    found: set[str] = set()
+    for host in hosts:
+        try:
+            found |= {info[4][0] for info in socket.getaddrinfo(host, None,
+                                                                 proto=socket.IPPROTO_TCP)}
+        except OSError:
+            continue
+    if found & {"127.0.0.1", "::1"}:
+        found |= {"127.0.0.1", "::1"}  # "localhost" is either, by the resolver's mood
+    return found
+
+
+def _private(host: str, trusted: set[str]) -> str | None:
+    """Why ``host`` must not be fetched, or None when all its addresses are public (or
+    are the configured sites' own)."""
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except OSError:
         return None  # unresolvable: the download fails on its own, with its own message
     for info in infos:
+        if info[4][0] in trusted:
+            continue
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if not address.is_global or address.is_multicast:
             return f"{host} resolves to {address}, a private or local address"

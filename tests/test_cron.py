@@ -267,7 +267,7 @@ def test_faults_are_logged_with_their_url_and_the_crawl_goes_on(tmp_path: Path) 
     (market.root / "market" / "img" / "bomb.png").write_bytes(bomb_png())
     market.add("ssrf", "Camping lamp", "15.00", image="img/x.jpg")
     (market.root / "market" / "p" / "ssrf.html").write_bytes(
-        product_page("Camping lamp", "15.00", "s", "http://localhost:1/admin/secret.jpg"))
+        product_page("Camping lamp", "15.00", "s", "http://127.0.0.2:1/admin/secret.jpg"))
     (market.root / "market" / "p" / "cp1251.html").write_bytes(
         product_page("Палатка туристическая", "99.00", "s", "/market/img/other.jpg",
                      charset="windows-1251"))
@@ -296,7 +296,7 @@ def test_faults_are_logged_with_their_url_and_the_crawl_goes_on(tmp_path: Path) 
     assert f"Got data loss in {base}/market/p/cut.html" in log
     assert f"at {base}/market/p/cut.html" in log.split("Got data loss")[1]
     assert "image skipped (not a readable image" in log and f"{base}/market/img/bomb.png" in log
-    assert "refused http://localhost:1/admin/secret.jpg: localhost resolves to" in log
+    assert "refused http://127.0.0.2:1/admin/secret.jpg: 127.0.0.2 resolves to 127.0.0.2" in log
     titles = {t for (t,) in query(tmp_path / "c.db", "SELECT title FROM listings")}
     assert {"Camping chair", "Camping table", "Camping lamp", "Палатка туристическая"} <= titles
 
@@ -397,3 +397,17 @@ def test_run_monitors_report_a_site_that_lost_its_titles(tmp_path: Path) -> None
     assert "warning: run monitors failed: Field Coverage Monitor" in result.stderr
     (stats,) = query(tmp_path / "c.db", "SELECT stats FROM runs")[0]
     assert "Field Coverage Monitor" in json.loads(stats)["cfmon/monitors/failed"]
+
+
+def test_an_image_on_another_name_of_the_sites_own_address_is_fetched(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("p1", "Camping chair", "20.00", image="img/other.jpg")
+    market.publish()
+    with MockServer(market.root) as server:
+        port = server.server_address[1]
+        (market.root / "market" / "p" / "p1.html").write_bytes(product_page(
+            "Camping chair", "20.00", "s", f"http://localhost:{port}/market/img/other.jpg"))
+        result = crawl(tmp_path, write_config(tmp_path, server))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused" not in result.stderr
+    assert query(tmp_path / "c.db", "SELECT count(*) FROM images WHERE phash IS NOT NULL") == [(1,)]
