@@ -106,8 +106,6 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
 
     data = read_structured(html, url)
     for name, (value, source) in structured_fields(data).items():
-        if name in ("price", "currency"):
-            continue  # chosen below, together, among every candidate
         if name == "image":
             value = image_url(value, url)
         out.offer(name, value, source)

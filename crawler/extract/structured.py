@@ -48,7 +48,7 @@ def read_structured(html: str, url: str) -> dict[str, list[Any]]:
 def structured_fields(data: dict[str, list[Any]]) -> dict[str, tuple[Any, str]]:
     """Map field name -> (value, source) from extruct output.
 
-    Fields: title, price (Decimal), currency, brand, sku, image, seller, availability.
+    Fields: title, brand, sku, image, seller, availability (prices: price_candidates).
     The first source that has a field wins, in SYNTAXES order.
     """
     fields: dict[str, tuple[Any, str]] = {}
@@ -62,6 +62,8 @@ def structured_fields(data: dict[str, list[Any]]) -> dict[str, tuple[Any, str]]:
                 break
     for og in data.get("opengraph", []):
         for name, value in _opengraph_fields(og).items():
+            if name in ("price", "currency"):
+                continue  # a price candidate like the others (price_candidates)
             if value not in (None, "") and name not in fields:
                 fields[name] = (value, "opengraph")
     return fields
@@ -111,12 +113,10 @@ def _offer_field(product: dict) -> Any:
 
 
 def _product_fields(product: dict) -> dict[str, Any]:
-    offers = list(_offers(_offer_field(product)))
-    best = min(offers, key=lambda o: o.price) if offers else None
+    # Prices are not here: every offer is a candidate (price_candidates), and the page
+    # decides among them.
     return {
         "title": _text(product.get("name")),
-        "price": best.price if best else None,
-        "currency": best.currency if best else None,
         "brand": _name(product.get("brand")),
         "sku": _text(product.get("sku") or product.get("mpn") or product.get("productID")),
         "image": _image(product.get("image")),
