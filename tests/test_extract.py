@@ -154,3 +154,12 @@ def test_listing_identity_drops_tracking_parameters() -> None:
                        "https://m.example.test/s?q=a") == "https://m.example.test/itm/123?var=7"
     assert listing_url("../dp/B0?ref=sr_1_1&qid=99", "https://m.example.test/s/x") == \
         "https://m.example.test/dp/B0"
+
+
+def test_text_selectors_read_the_whole_text_of_nested_tags() -> None:
+    card = Selector(text='<li><a class="t" href="/x">Nordvik <b>Trail</b> Backpack</a>'
+                         '<span class="p">US $<b>39</b>.00</span></li>')
+    got = extract_card(card, {"listing": "li", "url": "a.t::attr(href)", "title": "a.t::text",
+                              "price": "span.p::text"}, "https://m.example.test/")
+    assert got.values["title"] == "Nordvik Trail Backpack"
+    assert got.values["price"] == Decimal("39.00")

@@ -60,10 +60,24 @@ def select_text(node: Selector, query: str, *, join: bool) -> str | None:
     """The selector's value. With ``join``, text pieces are joined so that a price
     split over spans (``$`` ``37`` ``.30``) reads whole; without it, the first value
     (an href, a src)."""
+    if join:
+        query = _whole_text(query)
     values = select_all(node, query)
     if not values:
         return None
     return clean(" ".join(values)) if join else values[0]
+
+
+def _whole_text(query: str) -> str:
+    """``a.title::text`` stops at nested tags ("Nordvik <b>Trail</b> Backpack" would
+    lose "Trail"); for text fields, read the element's whole text instead. XPath and
+    explicit descendant text (``a.title ::text``) are taken as written."""
+    if query.startswith(XPATH_PREFIX) or not query.endswith("::text"):
+        return query
+    element = query[: -len("::text")]
+    if not element or element.endswith((" ", ">", "+", "~", "*")):
+        return query
+    return element
 
 
 def clean(value: str | None) -> str | None:
