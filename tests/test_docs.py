@@ -25,3 +25,21 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
     test_command = re.findall(r"^```(?:sh|bash)?\n(.+?)\n```", README, re.M)[1]
     assert test_command in ci
+
+
+def test_the_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
+    import shutil
+
+    from crawler.config import load_config
+
+    blocks = re.findall(r"^```toml\n(.+?)\n```", README, re.M | re.S)
+    example = next(b for b in blocks if "[[sites]]" in b)
+    (tmp_path / "catalog").mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "catalog" /
+                "trail-30.jpg", tmp_path / "catalog" / "trail-30.jpg")
+    path = tmp_path / "monitor.toml"
+    alerts = next(b for b in blocks if b.startswith("[alerts]"))
+    path.write_text(example + "\n" + alerts + "\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.sites[0].name == "shopmart"
+    assert config.alerts.email is not None and config.matching.exchange_rates["EUR"] == 1.08
