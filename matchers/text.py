@@ -40,14 +40,17 @@ _SPACED = re.compile(r"\b(?:\w[ .\-_*]){2,}\w\b")
 
 DEFAULT_VOCABULARY: tuple[str, ...] = (
     # English
-    "replica", "replicas", "1:1", "aaa", "aaa+", "aaaa", "mirror quality", "mirror copy",
-    "dupe", "dupes", "inspired by", "fake", "knockoff", "knock-off", "knock off",
-    "high copy", "super copy", "top copy", "1:1 copy", "unauthorized copy", "imitation",
-    "not original", "non original", "oem copy", "look-alike", "lookalike",
+    "replica", "replicas", "1:1", "1to1", "1 to 1", "aaa", "aaa+", "aaaa", "grade aaa",
+    "mirror quality", "mirror copy", "dupe", "dupes", "inspired by", "fake", "super fake",
+    "knockoff", "knock-off", "knock off", "copy", "high copy", "super copy", "top copy",
+    "1:1 copy", "unauthorized copy", "imitation", "reproduction", "clone", "not original",
+    "non original", "oem copy", "look-alike", "lookalike", "same factory",
+    "original quality", "unbranded copy",
     # other languages
-    "réplica", "replika", "replik", "nachbau", "kopie", "imitación", "imitazione",
-    "contrefaçon", "copia", "реплика", "копия", "подделка", "高仿", "复刻", "仿品",
-    "原单", "精仿", "コピー品", "レプリカ",
+    "réplica", "replika", "replik", "nachbau", "kopie", "fälschung", "imitat", "imitación",
+    "imitazione", "contrefaçon", "copie", "copia", "falsificado", "podróbka", "реплика",
+    "копия", "подделка", "люкс копия", "高仿", "复刻", "仿品", "原单", "精仿", "a货",
+    "コピー品", "スーパーコピー", "レプリカ",
 )
 
 
@@ -177,13 +180,14 @@ def best_product(title: str, products: Iterable[tuple[str, Sequence[str]]],
 
 
 def find_vocabulary(title: str, extra: Sequence[str] = ()) -> list[str]:
-    """Counterfeit terms present in ``title``, in the order of the vocabulary."""
+    """Counterfeit terms present in ``title``, as the vocabulary spells them, in its order."""
     text = fold(title)
-    found = []
+    found, seen = [], set()
     for term in (*DEFAULT_VOCABULARY, *extra):
         folded = fold(term)
-        if _has_term(text, folded) and folded not in found:
-            found.append(folded)
+        if folded not in seen and _has_term(text, folded):
+            seen.add(folded)
+            found.append(term)
     return found
 
 

@@ -283,3 +283,12 @@ def test_unrelated_photos_are_not_accepted(index: ReferenceIndex) -> None:
     for path in sorted((SITES / "bazaar" / "img").glob("*.jpg")):
         if path.stem in ("b4", "b5", "b8", "b11"):
             assert not index.nearest_variants(analyse_image(path.read_bytes()).variants).accepted
+
+
+@pytest.mark.parametrize(("title", "term"), [
+    ("Nordvik Jacke Fälschung", "fälschung"), ("Nordvik 夹克 A货", "a货"),
+    ("Nordvik jacket, same factory", "same factory"), ("Nordvik parka copy", "copy"),
+    ("Nordvik コピー品", "コピー品"), ("Nordvik куртка люкс копия", "люкс копия"),
+])
+def test_vocabulary_is_reported_as_spelled(title: str, term: str) -> None:
+    assert term in find_vocabulary(title)
