@@ -82,8 +82,14 @@ def evaluate(config: Config, db_path: str, labels: dict[str, tuple[bool, str]]) 
     conn.row_factory = sqlite3.Row
     try:
         rows = conn.execute(
-            "SELECT l.url, l.title, l.price, l.currency, l.seller, i.phash, i.dhash, i.variants "
-            "FROM listings l LEFT JOIN images i ON i.url = l.image_url").fetchall()
+            "SELECT id, url, title, price, currency, seller, image_url FROM listings").fetchall()
+        # Every photo a listing was seen with (its captures), the main one first.
+        photos: dict[int, list[sqlite3.Row]] = {}
+        for photo in conn.execute(
+                "SELECT DISTINCT c.listing_id, i.url, i.phash, i.dhash, i.variants "
+                "FROM captures c JOIN images i ON i.url = c.url "
+                "WHERE c.kind = 'image' AND i.phash IS NOT NULL ORDER BY c.id"):
+            photos.setdefault(photo["listing_id"], []).append(photo)
     finally:
         conn.close()
     by_key = {}
@@ -97,20 +103,22 @@ def evaluate(config: Config, db_path: str, labels: dict[str, tuple[bool, str]]) 
         if row is None:
             evaluation.missing.append(key)
             continue
+        facts = _facts(row, photos.get(row["id"], []))
         evaluation.outcomes.append(Outcome(row["url"], row["title"], counterfeit, kind,
-                                           score_listing(_facts(row), catalog)))
+                                           score_listing(facts, catalog)))
     return evaluation
 
 
-def _facts(row: sqlite3.Row) -> ListingFacts:
-    photos = []
-    if row["phash"]:
+def _facts(row: sqlite3.Row, photos: list[sqlite3.Row]) -> ListingFacts:
+    photos = sorted(photos, key=lambda p: p["url"] != row["image_url"])
+    hashes = []
+    for photo in dict((p["url"], p) for p in photos).values():
         variants = {k: ImageHashes.from_hex(*v)
-                    for k, v in json.loads(row["variants"] or "{}").items()}
-        photos.append(variants or ImageHashes.from_hex(row["phash"], row["dhash"]))
+                    for k, v in json.loads(photo["variants"] or "{}").items()}
+        hashes.append(variants or ImageHashes.from_hex(photo["phash"], photo["dhash"]))
     price = Decimal(str(row["price"])) if row["price"] is not None else None
     return ListingFacts(title=row["title"], price=price, currency=row["currency"],
-                        seller=row["seller"], image_hashes=tuple(photos))
+                        seller=row["seller"], image_hashes=tuple(hashes))
 
 
 def render(evaluation: Evaluation) -> str:

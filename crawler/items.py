@@ -30,9 +30,12 @@ class Listing:
     image_urls: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     # Filled by cfmon's pipelines.
-    image: ImageAnalysis | None = None
+    image: ImageAnalysis | None = None  # of image_url, the main photo
+    # The listing's other photos: (url, analysis), matched too.
+    extra_images: list[tuple[str, ImageAnalysis]] = field(default_factory=list)
     image_error: str | None = None
     match: MatchResult | None = None
+    matched_image_url: str | None = None  # the photo that matched a reference
     # The responses this listing was read from, kept as evidence.
     captures: list[Capture] = field(default_factory=list)
 

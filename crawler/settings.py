@@ -22,6 +22,7 @@ CFMON_CONFIG = None  # a crawler.config.Config, set by `cfmon crawl`
 CFMON_DB = None  # path of the SQLite database
 CFMON_SITES = None  # names of the sites to crawl; None = all
 CFMON_IMAGES_ENABLED = True
+CFMON_IMAGES_PER_LISTING = 3  # photos fetched and matched per listing, the main one first
 CFMON_STORE_BATCH_SIZE = 50  # listings per write transaction
 CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands steadily
 CFMON_RETRY_AFTER_ENABLED = True

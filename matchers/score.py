@@ -120,6 +120,7 @@ class MatchResult:
     product: str | None
     evidence: tuple[Evidence, ...]
     image_match: ImageMatch | None = None
+    image_photo: int | None = None  # which of facts.image_hashes matched
 
     @property
     def reasons(self) -> list[str]:
@@ -131,7 +132,7 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     title = facts.title or ""
     w = catalog.weights
 
-    image = _best_image(facts.image_hashes, catalog)
+    photo, image = _best_image(facts.image_hashes, catalog)
     if image is not None:
         ref = image.reference
         points = w["image_exact"] if image.score <= 8 else w["image_near"]
@@ -225,16 +226,18 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
         product=product_name,
         evidence=tuple(evidence),
         image_match=image,
+        image_photo=photo,
     )
 
 
 def _best_image(photos: Sequence[ImageHashes | dict[str, ImageHashes]],
-                catalog: Catalog) -> ImageMatch | None:
-    best = None
-    for photo in photos:
+                catalog: Catalog) -> tuple[int | None, ImageMatch | None]:
+    """The listing photo closest to a reference (its index), and the match."""
+    best, best_index = None, None
+    for index, photo in enumerate(photos):
         variants = photo if isinstance(photo, dict) else {"full": photo}
         found = catalog.references.nearest_variants(variants)
         if found is not None and found.score <= catalog.image_score:
             if best is None or found.score < best.score:
-                best = found
-    return best
+                best, best_index = found, index
+    return best_index, best

@@ -411,3 +411,26 @@ def test_an_image_on_another_name_of_the_sites_own_address_is_fetched(tmp_path: 
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused" not in result.stderr
     assert query(tmp_path / "c.db", "SELECT count(*) FROM images WHERE phash IS NOT NULL") == [(1,)]
+
+
+def test_a_stolen_photo_shown_second_is_matched_and_shown_to_the_reviewer(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("gallery", "Hiking backpack 30 L", "25.00")
+    data = {"@context": "https://schema.org", "@type": "Product", "name": "Hiking backpack 30 L",
+            "image": ["/market/img/other.jpg", "/market/img/official.jpg"],
+            "offers": {"@type": "Offer", "price": "25.00", "priceCurrency": "USD"}}
+    (market.root / "market" / "p" / "gallery.html").write_text(
+        f'<html><head><script type="application/ld+json">{json.dumps(data)}</script></head>'
+        "<body><h1>Hiking backpack 30 L</h1></body></html>", encoding="utf-8")
+    market.publish()
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        assert crawl(tmp_path, write_config(tmp_path, server), "--quiet").returncode == 0
+    ((reasons, matched, shown),) = query(db, """
+        SELECT q.reasons, m.image_url, q.listing_image = i.thumbnail
+        FROM review_queue q JOIN matches m ON m.listing_id = q.listing_id
+        JOIN images i ON i.url = m.image_url""")
+    assert "from reference photo trail-30.jpg" in reasons
+    assert matched.endswith("/market/img/official.jpg") and shown == 1
+    assert query(db, "SELECT image_url FROM listings")[0][0].endswith("/market/img/other.jpg")
+    assert query(db, "SELECT count(*) FROM captures WHERE kind = 'image'") == [(2,)]

@@ -108,6 +108,8 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
     for name, (value, source) in structured_fields(data).items():
         if name == "image":
             value = image_url(value, url)
+        elif name == "images":
+            value = [u for u in (image_url(v, url) for v in value) if u]
         out.offer(name, value, source)
     if out.values.get("price") is None:
         _choose_price(out, page, data, default_currency)

@@ -120,6 +120,7 @@ def _product_fields(product: dict) -> dict[str, Any]:
         "brand": _name(product.get("brand")),
         "sku": _text(product.get("sku") or product.get("mpn") or product.get("productID")),
         "image": _image(product.get("image")),
+        "images": _images(product.get("image")),
         "seller": _seller(_offer_field(product)),
         "availability": _availability(_offer_field(product)),
     }
@@ -240,6 +241,12 @@ def _name(value: Any) -> str | None:
     if isinstance(value, dict):
         return _text(value.get("name") or value.get("legalName"))
     return _text(value)
+
+
+def _images(value: Any) -> list[str]:
+    """Every image URL given (a listing often shows the stolen photo second)."""
+    values = value if isinstance(value, list) else [value]
+    return [url for url in (_image(v) for v in values) if url]
 
 
 def _image(value: Any) -> str | None:

@@ -149,22 +149,26 @@ class ListingImagesPipeline(ImagesPipeline):
 
     def item_completed(self, results: list, item: Any, info: MediaPipeline.SpiderInfo) -> Any:
         adapter = ItemAdapter(item)
-        url = adapter.get("image_url")
-        for ok, value in results:
-            if ok and value and value.get("analysis") is not None:
-                adapter["image"] = value["analysis"]
-                capture = value.get("capture")
-                if capture is not None:
-                    adapter["captures"].append(capture)
-                    # Scrapy caches this result for every listing that shows the same
-                    # image: keep the bytes once (the first listing stores them).
-                    value["capture"] = replace(capture, body=b"")
-                self.crawler.stats.inc_value("cfmon/images/hashed")
-                return item
-        if results:
-            reason = self._failures.get(url, "download failed")
-            adapter["image_error"] = reason
-            logger.warning("image skipped (%s) at %s for listing %s", reason, url,
-                           adapter.get("url"))
-            self.crawler.stats.inc_value("cfmon/errors/image")
+        main = adapter.get("image_url")
+        for url, (ok, value) in zip(adapter.get("image_urls") or [], results, strict=False):
+            analysis = value.get("analysis") if ok and value else None
+            if analysis is None:
+                reason = self._failures.get(url, "download failed")
+                if url == main:
+                    adapter["image_error"] = reason
+                logger.warning("image skipped (%s) at %s for listing %s", reason, url,
+                               adapter.get("url"))
+                self.crawler.stats.inc_value("cfmon/errors/image")
+                continue
+            if url == main:
+                adapter["image"] = analysis
+            else:
+                adapter["extra_images"].append((url, analysis))
+            capture = value.get("capture")
+            if capture is not None:
+                adapter["captures"].append(capture)
+                # Scrapy caches this result for every listing that shows the same image:
+                # keep the bytes once (the first listing stores them).
+                value["capture"] = replace(capture, body=b"")
+            self.crawler.stats.inc_value("cfmon/images/hashed")
         return item

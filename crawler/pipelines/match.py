@@ -26,11 +26,15 @@ class MatchPipeline:
     def process_item(self, item: Listing, spider: Any = None) -> Listing:
         if not isinstance(item, Listing):
             return item
-        hashes = ((item.image.variants or item.image.hashes),) if item.image is not None else ()
+        photos = ([(item.image_url, item.image)] if item.image is not None else []) + \
+            list(item.extra_images)
+        hashes = tuple(analysis.variants or analysis.hashes for _, analysis in photos)
         item.match = score_listing(
             ListingFacts(title=item.title, price=item.price, currency=item.currency,
                          seller=item.seller, image_hashes=hashes),
             self.catalog)
+        if item.match.image_photo is not None:
+            item.matched_image_url = photos[item.match.image_photo][0]
         if item.match.flagged:
             self.crawler.stats.inc_value("cfmon/flagged")
         return item

@@ -77,6 +77,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "reference_photo": "The nearest reference photo",
         "matched_at": "UTC time of the scoring",
         "first_flagged_at": "UTC time it was first flagged (the takedown clock starts here)",
+        "image_url": "The listing photo that matched a reference (it may show several)",
         "listing_id": "Listing id (listings.id); one row per listing",
     }),
     "verdicts": ("Reviewers' decisions; append-only.", {

@@ -58,7 +58,7 @@ def render_report(conn: sqlite3.Connection, generated_at: str) -> str:
                   c.thumbnail AS reference_image, c.photo AS reference_photo,
                   v.verdict, v.decided_at
            FROM matches m JOIN listings l ON l.id = m.listing_id
-           LEFT JOIN images i ON i.url = l.image_url
+           LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
            LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
            LEFT JOIN latest_verdicts v ON v.listing_id = l.id
            WHERE m.flagged = 1 OR v.verdict = 'counterfeit'

@@ -126,6 +126,9 @@ class MarketplaceSpider(scrapy.Spider):
                 self.logger.info("listing without %s at %s", name, url)
                 self._count(site, f"missing/{name}")
         image = values.get("image")
+        # The main photo first, then the others the page gives, a few at most.
+        photos = list(dict.fromkeys(u for u in [image, *(values.get("images") or [])] if u))
+        photos = photos[: self.crawler.settings.getint("CFMON_IMAGES_PER_LISTING")]
         self._count(site, "listings")
         return Listing(
             site=site.name,
@@ -140,7 +143,7 @@ class MarketplaceSpider(scrapy.Spider):
             image_url=image,
             found_on=found_on,
             sources=dict(extracted.sources),
-            image_urls=[image] if image else [],
+            image_urls=photos,
             captures=[capture],
         )
 

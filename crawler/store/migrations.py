@@ -331,3 +331,55 @@ def m003_incremental(db: Database) -> None:
     ]
     for sql in statements:
         db.execute(sql)
+
+
+@migrations()
+def m004_matched_photo(db: Database) -> None:
+    """Listings can show several photos; the review shows the one that matched."""
+    statements = [
+        "ALTER TABLE matches ADD COLUMN image_url TEXT",  # the listing photo that matched
+        "DROP VIEW review_queue",
+        """
+        CREATE VIEW review_queue AS
+        SELECT
+            m.listing_id AS listing_id,
+            l.site AS site,
+            l.url AS url,
+            l.title AS title,
+            l.price AS price,
+            l.currency AS currency,
+            l.seller AS seller,
+            m.score AS score,
+            m.product AS product,
+            m.reasons AS reasons,
+            i.thumbnail AS listing_image,
+            c.thumbnail AS reference_image,
+            l.first_seen AS first_seen
+        FROM matches m
+        JOIN listings l ON l.id = m.listing_id
+        LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
+        LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
+        WHERE m.flagged = 1
+          AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.listing_id = m.listing_id)
+        ORDER BY m.score DESC, m.listing_id
+        """,
+        "DROP VIEW confirmed_counterfeits",
+        """
+        CREATE VIEW confirmed_counterfeits AS
+        SELECT
+            l.id AS listing_id, l.site AS site, l.url AS url, l.title AS title,
+            l.price AS price, l.currency AS currency, l.seller AS seller,
+            m.product AS product, m.score AS score, m.reasons AS reasons,
+            v.decided_at AS confirmed_at, v.decided_by AS confirmed_by, v.note AS note,
+            l.first_seen AS first_seen, l.last_seen AS last_seen,
+            i.thumbnail AS listing_image
+        FROM latest_verdicts v
+        JOIN listings l ON l.id = v.listing_id
+        LEFT JOIN matches m ON m.listing_id = l.id
+        LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
+        WHERE v.verdict = 'counterfeit'
+        ORDER BY v.decided_at DESC
+        """,
+    ]
+    for sql in statements:
+        db.execute(sql)

@@ -153,7 +153,10 @@ class Store:
                 counts["new"] += is_new
                 counts["changed"] += bool(changed)
                 if listing.image_url and (listing.image or listing.image_error):
-                    self._upsert_image(listing, now)
+                    self._upsert_image(listing, listing.image_url, listing.image,
+                                       listing.image_error, now)
+                for url, analysis in listing.extra_images:
+                    self._upsert_image(listing, url, analysis, None, now)
                 if listing.match is not None:
                     self._write_match(listing_id, listing, run_id, now)
                     flagged += listing.match.flagged
@@ -307,10 +310,11 @@ class Store:
                 lines.append(f"listing {listing_id}: {verdict}{was}")
         return lines
 
-    def _upsert_image(self, listing: Listing, now: str) -> None:
-        analysis, error = listing.image, listing.image_error
+    def _upsert_image(self, listing: Listing, url: str, analysis: ImageAnalysis | None,
+                      error: str | None, now: str) -> None:
         phash, dhash = analysis.hashes.hex() if analysis else (None, None)
-        headers = next((c.headers for c in listing.captures if c.kind == "image"), {})
+        headers = next((c.headers for c in listing.captures
+                        if c.kind == "image" and c.url == url), {})
         self.db.execute(
             """INSERT INTO images (url, sha256, width, height, phash, dhash, thumbnail,
                    fetched_at, error, etag, last_modified, variants)
@@ -324,7 +328,7 @@ class Store:
                    etag = coalesce(excluded.etag, images.etag),
                    last_modified = coalesce(excluded.last_modified, images.last_modified),
                    variants = coalesce(excluded.variants, images.variants)""",
-            [listing.image_url, analysis.sha256 if analysis else None,
+            [url, analysis.sha256 if analysis else None,
              analysis.width if analysis else None, analysis.height if analysis else None,
              phash, dhash, analysis.thumbnail if analysis else None, now, error,
              (headers.get("ETag") or [None])[0], (headers.get("Last-Modified") or [None])[0],
@@ -337,8 +341,9 @@ class Store:
         image = match.image_match
         self.db.execute(
             """INSERT INTO matches (listing_id, run_id, score, flagged, product, reasons,
-                   evidence, image_distance, reference_photo, matched_at, first_flagged_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ?4 THEN ?10 END)
+                   evidence, image_distance, reference_photo, matched_at, first_flagged_at,
+                   image_url)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ?4 THEN ?10 END, ?11)
                ON CONFLICT (listing_id) DO UPDATE SET
                    run_id = excluded.run_id, score = excluded.score,
                    flagged = excluded.flagged, product = excluded.product,
@@ -347,13 +352,14 @@ class Store:
                    reference_photo = excluded.reference_photo,
                    matched_at = excluded.matched_at,
                    first_flagged_at = coalesce(matches.first_flagged_at,
-                                               excluded.first_flagged_at)""",
+                                               excluded.first_flagged_at),
+                   image_url = excluded.image_url""",
             [listing_id, run_id, match.score, int(match.flagged), match.product,
              "\n".join(match.reasons),
              json.dumps([{"signal": e.signal, "kind": e.kind, "points": e.points,
                           "reason": e.reason} for e in match.evidence]),
              image.distance if image else None,
-             image.reference.photo if image else None, now])
+             image.reference.photo if image else None, now, listing.matched_image_url])
 
 
 def _text(value: Any) -> str | None:
