@@ -97,7 +97,8 @@ def m001_core(db: Database) -> None:
             evidence TEXT NOT NULL,                   -- JSON: signal, points, reason
             image_distance INTEGER,
             reference_photo TEXT,
-            matched_at TEXT NOT NULL
+            matched_at TEXT NOT NULL,
+            image_url TEXT                            -- the listing photo that matched
         )
         """,
         "CREATE INDEX matches_flagged ON matches(flagged, score)",
@@ -124,9 +125,14 @@ def m001_core(db: Database) -> None:
             l.seller AS seller,
             m.score AS score,
             m.product AS product,
-            m.reasons AS reasons
+            m.reasons AS reasons,
+            i.thumbnail AS listing_image,
+            c.thumbnail AS reference_image,
+            l.first_seen AS first_seen
         FROM matches m
         JOIN listings l ON l.id = m.listing_id
+        LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
+        LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
         WHERE m.flagged = 1
           AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.listing_id = m.listing_id)
         ORDER BY m.score DESC, m.listing_id
@@ -187,31 +193,6 @@ def m002_review_and_evidence(db: Database) -> None:
         SELECT v.* FROM verdicts v
         WHERE v.id = (SELECT max(id) FROM verdicts w WHERE w.listing_id = v.listing_id)
         """,
-        "DROP VIEW review_queue",
-        """
-        CREATE VIEW review_queue AS
-        SELECT
-            m.listing_id AS listing_id,
-            l.site AS site,
-            l.url AS url,
-            l.title AS title,
-            l.price AS price,
-            l.currency AS currency,
-            l.seller AS seller,
-            m.score AS score,
-            m.product AS product,
-            m.reasons AS reasons,
-            i.thumbnail AS listing_image,
-            c.thumbnail AS reference_image,
-            l.first_seen AS first_seen
-        FROM matches m
-        JOIN listings l ON l.id = m.listing_id
-        LEFT JOIN images i ON i.url = l.image_url
-        LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
-        WHERE m.flagged = 1
-          AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.listing_id = m.listing_id)
-        ORDER BY m.score DESC, m.listing_id
-        """,
         """
         CREATE VIEW confirmed_counterfeits AS
         SELECT
@@ -224,23 +205,9 @@ def m002_review_and_evidence(db: Database) -> None:
         FROM latest_verdicts v
         JOIN listings l ON l.id = v.listing_id
         LEFT JOIN matches m ON m.listing_id = l.id
-        LEFT JOIN images i ON i.url = l.image_url
+        LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
         WHERE v.verdict = 'counterfeit'
         ORDER BY v.decided_at DESC
-        """,
-        """
-        CREATE VIEW takedown_status AS
-        SELECT
-            cc.listing_id, cc.site, cc.url, cc.seller, cc.product, cc.confirmed_at,
-            cc.last_seen,
-            CASE WHEN l.last_run_id >= coalesce((
-                    SELECT max(r.id) FROM runs r, json_each(r.sites) s
-                    WHERE s.value = l.site AND r.status = 'finished'), 0)
-                 THEN 'still listed'
-                 ELSE 'not seen since ' || l.last_seen END AS status
-        FROM confirmed_counterfeits cc
-        JOIN listings l ON l.id = cc.listing_id
-        ORDER BY cc.confirmed_at
         """,
         """
         CREATE VIEW verdict_history AS
@@ -304,7 +271,6 @@ def m003_incremental(db: Database) -> None:
         """,
         "CREATE INDEX listing_changes_listing ON listing_changes(listing_id)",
         "UPDATE matches SET first_flagged_at = matched_at WHERE flagged = 1",
-        "DROP VIEW takedown_status",
         """
         CREATE VIEW takedown_status AS
         SELECT
@@ -332,54 +298,3 @@ def m003_incremental(db: Database) -> None:
     for sql in statements:
         db.execute(sql)
 
-
-@migrations()
-def m004_matched_photo(db: Database) -> None:
-    """Listings can show several photos; the review shows the one that matched."""
-    statements = [
-        "ALTER TABLE matches ADD COLUMN image_url TEXT",  # the listing photo that matched
-        "DROP VIEW review_queue",
-        """
-        CREATE VIEW review_queue AS
-        SELECT
-            m.listing_id AS listing_id,
-            l.site AS site,
-            l.url AS url,
-            l.title AS title,
-            l.price AS price,
-            l.currency AS currency,
-            l.seller AS seller,
-            m.score AS score,
-            m.product AS product,
-            m.reasons AS reasons,
-            i.thumbnail AS listing_image,
-            c.thumbnail AS reference_image,
-            l.first_seen AS first_seen
-        FROM matches m
-        JOIN listings l ON l.id = m.listing_id
-        LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
-        LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
-        WHERE m.flagged = 1
-          AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.listing_id = m.listing_id)
-        ORDER BY m.score DESC, m.listing_id
-        """,
-        "DROP VIEW confirmed_counterfeits",
-        """
-        CREATE VIEW confirmed_counterfeits AS
-        SELECT
-            l.id AS listing_id, l.site AS site, l.url AS url, l.title AS title,
-            l.price AS price, l.currency AS currency, l.seller AS seller,
-            m.product AS product, m.score AS score, m.reasons AS reasons,
-            v.decided_at AS confirmed_at, v.decided_by AS confirmed_by, v.note AS note,
-            l.first_seen AS first_seen, l.last_seen AS last_seen,
-            i.thumbnail AS listing_image
-        FROM latest_verdicts v
-        JOIN listings l ON l.id = v.listing_id
-        LEFT JOIN matches m ON m.listing_id = l.id
-        LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
-        WHERE v.verdict = 'counterfeit'
-        ORDER BY v.decided_at DESC
-        """,
-    ]
-    for sql in statements:
-        db.execute(sql)
