@@ -144,20 +144,26 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--url", "base_url", help="The URL the page was saved from (resolves links).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Use a site's [sites.product] selectors from this config...")
+              help="Use a site's selectors from this config...")
 @click.option("--site", "site_name", help="...for this site.")
+@click.option("--results", is_flag=True,
+              help="The files are results pages: print one line per listing card, read "
+                   "with the site's [sites.results] selectors.")
 def extract(files: tuple[str, ...], base_url: str | None, config_path: str | None,
-            site_name: str | None) -> None:
-    """Print what cfmon reads from saved product pages: one JSON object per line.
+            site_name: str | None, results: bool) -> None:
+    """Print what cfmon reads from saved pages: one JSON object per line.
 
-    Keys, in order: title, price (a decimal string), currency (ISO 4217), brand,
-    sku, image, seller, availability, then sources (where each field was read).
-    FILE may be gzipped. A file that cannot be read gets a line with an "error"
-    key, and the command exits 1.
+    Product pages (default): one line per page, keys in order: title, price (a
+    decimal string), currency (ISO 4217), brand, sku, image, seller, availability,
+    then sources (where each field was read). Results pages (--results, with
+    --config and --site): one line per listing card: page, position, url, title,
+    price, currency, image, seller. FILE may be gzipped. A file that cannot be read
+    gets a line with an "error" key, and the command exits 1.
 
     Example:
 
         cfmon extract saved/item-1.html saved/item-2.html.gz
+        cfmon extract --results --config monitor.toml --site shopmart saved/search.html
     """
     from scrapy.http import HtmlResponse
 
@@ -168,12 +174,18 @@ def extract(files: tuple[str, ...], base_url: str | None, config_path: str | Non
         if not (site_name and config_path):
             raise click.UsageError("--config and --site go together")
         site = load_config(config_path).site(site_name)
+    if results and site is None:
+        raise click.UsageError("--results needs --config and --site (the selectors to use)")
     failed = False
     for name in files:
         try:
             body = _read_page(Path(name))
             url = base_url or Path(name).resolve().as_uri()
             response = HtmlResponse(url=url, body=body)
+            if results:
+                for line in _cards(response, site, name):
+                    click.echo(json.dumps(line, ensure_ascii=False))
+                continue
             result = extract_product(response.text, url, site.product if site else None,
                                      site.currency if site else None).as_json()
         except PageFileError as exc:
@@ -183,6 +195,23 @@ def extract(files: tuple[str, ...], base_url: str | None, config_path: str | Non
         click.echo(json.dumps(result, ensure_ascii=False))
     if failed:
         sys.exit(1)
+
+
+def _cards(response, site: Site, name: str):
+    from decimal import Decimal
+
+    from crawler.extract.page import extract_card
+    from crawler.extract.selectors import select
+
+    for position, card in enumerate(select(response, site.results["listing"]), 1):
+        got = extract_card(card, site.results, response.url, site.currency, site.listing_path)
+        line = {"page": name, "position": position}
+        for key in ("url", "title", "price", "currency", "image", "seller"):
+            value = got.values.get(key)
+            line[key] = format(value, "f") if isinstance(value, Decimal) else value
+        if got.problems:
+            line["problems"] = got.problems
+        yield line
 
 
 def _read_page(path: Path) -> bytes:

@@ -105,6 +105,9 @@ class Site:
     product: dict[str, str] | None = None
     max_pages: int = 10
     currency: str | None = None
+    # Regex for the part of a listing URL's path that identifies the listing
+    # ("/dp/\w{10}", "/itm/\d+"); the listing's URL becomes scheme://host + that part.
+    listing_path: str | None = None
 
     @property
     def follows_product_pages(self) -> bool:
@@ -471,7 +474,7 @@ class _Checker:
 
     def site(self, data: dict, where: str) -> Site | None:
         self.unknown_keys(data, ("name", "start_urls", "search_url", "queries", "max_pages",
-                                 "currency", "results", "product"), where)
+                                 "currency", "listing_path", "results", "product"), where)
         name = self.string(data, "name", f"{where}.name", required=True)
         if name and not SITE_NAME.match(name):
             self.problem(f"{where}.name", f"use letters, digits, '-', '_' or '.', got {name!r}")
@@ -490,6 +493,13 @@ class _Checker:
         if not start_urls and "start_urls" not in data and not search_url:
             self.problem(where, "needs start_urls, or a search_url with {query}")
         max_pages = self.number(data, "max_pages", f"{where}.max_pages", integer=True, low=1)
+        listing_path = self.string(data, "listing_path", f"{where}.listing_path")
+        if listing_path:
+            try:
+                re.compile(listing_path)
+            except re.error as exc:
+                self.problem(f"{where}.listing_path", f"not a valid regular expression: {exc}")
+                listing_path = None
         currency = self.currency(data, "currency", f"{where}.currency")
         results = self.selectors(
             self.table(data, "results", f"{where}.results", required=True) or {},
@@ -507,6 +517,7 @@ class _Checker:
             product=product,
             max_pages=max_pages or 10,
             currency=currency,
+            listing_path=listing_path,
         )
 
     def _search_urls(self, search_url: str, queries: tuple[str, ...]) -> list[str]:

@@ -165,3 +165,8 @@ def test_unreadable_reference_photo_is_a_config_error(config_dir: Path) -> None:
 def test_parse_config_resolves_images_against_the_given_path(config_dir: Path) -> None:
     config = parse_config(VALID, config_dir / "elsewhere.toml")
     assert config.products[0].images[0].parent == (config_dir / "catalog").resolve()
+
+
+def test_listing_path_must_be_a_regular_expression(config_dir: Path) -> None:
+    text = VALID.replace('name = "shopmart"', 'name = "shopmart"\nlisting_path = "/dp/(\\\\w{10}"')
+    assert "sites[1].listing_path: not a valid regular expression" in problems(config_dir, text)

@@ -163,3 +163,32 @@ def test_text_selectors_read_the_whole_text_of_nested_tags() -> None:
                               "price": "span.p::text"}, "https://m.example.test/")
     assert got.values["title"] == "Nordvik Trail Backpack"
     assert got.values["price"] == Decimal("39.00")
+
+
+def test_listing_path_gives_one_identity_to_a_listings_many_urls() -> None:
+    from crawler.extract.page import listing_url
+
+    pattern = r"/dp/\w{10}"
+    urls = ["/-/en/Cat-Food/dp/B07D4RV7PQ?rdc=1&sp_csd=d2lk&psc=1",
+            "/Cat-Food/dp/B07D4RV7PQ/ref=sr_1_3/258-2175373?ie=UTF8",
+            "/sspa/click?ie=UTF8&url=%2FCat-Food%2Fdp%2FB07D4RV7PQ%2Fref%3Dsr_1_1_sspa"]
+    assert {listing_url(u, "https://www.amazon.de/s?k=cat", pattern) for u in urls} == \
+        {"https://www.amazon.de/dp/B07D4RV7PQ"}
+
+
+def test_extract_results_prints_one_line_per_card(tmp_path: Path, fixtures: Path) -> None:
+    config = tmp_path / "monitor.toml"
+    text = (fixtures / "demo" / "monitor.toml").read_text(encoding="utf-8")
+    config.write_text(text.replace("{server}", "http://127.0.0.1:1").replace(
+        "catalog/", str(fixtures / "demo" / "catalog") + "/"), encoding="utf-8")
+    page = fixtures / "sites" / "bazaar" / "search-1.html"
+    result = CliRunner().invoke(main, ["extract", "--results", "--config", str(config), "--site",
+                                       "bazaar", "--url", "https://bazaar.test/search-1.html",
+                                       str(page)])
+    assert result.exit_code == 0, result.output
+    cards = [json.loads(line) for line in result.output.splitlines()]
+    assert [c["position"] for c in cards] == [1, 2, 3, 4, 5]
+    assert cards[0] == {"page": str(page), "position": 1, "url": "https://bazaar.test/bazaar/item/b1",
+                        "title": "Nordvik Trail Backpack 30L - Forest Green", "price": "129.00",
+                        "currency": "USD", "image": "https://bazaar.test/bazaar/img/b1.jpg",
+                        "seller": "Nordvik Official Store"}

@@ -75,13 +75,16 @@ class Extracted:
 
 
 def extract_card(card: Selector, selectors: dict[str, str], page_url: str,
-                 default_currency: str | None = None) -> Extracted:
-    """One listing card on a results page, read with the site's ``[results]`` selectors."""
+                 default_currency: str | None = None,
+                 listing_path: str | None = None) -> Extracted:
+    """One listing card on a results page, read with the site's ``[results]`` selectors.
+
+    ``listing_path``: the site's regex for the identifying part of a listing URL."""
     out = Extracted()
     raw = {name: select_text(card, q, join=name not in _SINGLE_VALUE)
            for name, q in selectors.items() if name not in ("listing", "next_page")}
     if raw.get("url"):
-        out.offer("url", listing_url(raw["url"], page_url), "selector")
+        out.offer("url", listing_url(raw["url"], page_url, listing_path), "selector")
     if raw.get("image"):
         out.offer("image", image_url(raw["image"], page_url), "selector")
     for name in ("title", "seller"):
@@ -209,18 +212,37 @@ def absolute_url(value: str, base: str) -> str | None:
 _TRACKING = re.compile(
     r"^(utm_\w+|ref|ref_|refsrc|spm|scm|_trk\w*|trk|tracking\w*|hash|qid|sr|crid|sprefix|"
     r"pf_rd_\w+|pd_rd_\w+|fbclid|gclid|msclkid|mc_cid|mc_eid|position|pos|searchid|"
-    r"search_id|from|source|src)$", re.I)
+    r"search_id|from|source|src|keywords)$", re.I)
+# A path segment that only says where the click came from ("/dp/B0.../ref=sr_1_1").
+_TRACKING_SEGMENT = re.compile(r"/ref=[^/]*$")
 
 
-def listing_url(value: str, base: str) -> str | None:
-    """A listing's identity: its absolute URL without tracking parameters."""
+# Query parameters of click-tracking redirects that carry the real destination.
+_REDIRECT_TARGET = ("url", "u", "redirect", "redirect_url", "target", "dest", "destination")
+
+
+def listing_url(value: str, base: str, listing_path: str | None = None) -> str | None:
+    """A listing's identity: its absolute URL, unwrapped from an ad or click redirect
+    ("/sspa/click?...&url=%2Fitem%2F7"), without tracking parameters; or, when the site
+    says which part of the path identifies a listing, scheme://host + that part."""
     url = absolute_url(value, base)
     if url is None:
         return None
     parts = urlsplit(url)
+    for key, target in parse_qsl(parts.query):
+        if key.lower() in _REDIRECT_TARGET and target.startswith(("/", "http://", "https://")):
+            unwrapped = absolute_url(target, url)
+            if unwrapped is not None and urlsplit(unwrapped).netloc == parts.netloc:
+                parts = urlsplit(unwrapped)  # only within the marketplace: no open redirect
+                break
+    if listing_path:
+        found = re.search(listing_path, parts.path)
+        if found:
+            return f"{parts.scheme}://{parts.netloc}{found.group(0)}"
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
             if not _TRACKING.match(k)]
-    return parts._replace(query=urlencode(kept)).geturl()
+    path = _TRACKING_SEGMENT.sub("", parts.path) or "/"
+    return parts._replace(path=path, query=urlencode(kept)).geturl()
 
 
 def image_url(value: str, base: str) -> str | None:

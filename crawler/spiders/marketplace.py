@@ -65,7 +65,8 @@ class MarketplaceSpider(scrapy.Spider):
             self._count(site, "errors/no_listings")
         for position, card in enumerate(cards, 1):
             try:
-                extracted = extract_card(card, site.results, response.url, site.currency)
+                extracted = extract_card(card, site.results, response.url, site.currency,
+                                         site.listing_path)
             except Exception:
                 self.logger.exception("listing card %d unreadable at %s", position, response.url)
                 self._count(site, "errors/card")
