@@ -169,7 +169,7 @@ def test_second_crawl_on_the_same_database_exits_3_at_once(tmp_path: Path) -> No
         market.add(f"p{n}", f"Camping chair {n}", "20.00", image="img/other.jpg")
     market.publish()
     with MockServer(market.root) as server:
-        server.delay = 0.4  # a slow marketplace keeps the first crawl busy
+        server.delay = 1.0  # a slow marketplace keeps the first crawl busy for seconds
         config = write_config(tmp_path, server)
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         first = subprocess.Popen([sys.executable, "-m", "crawler.cli", "crawl", "--config",
