@@ -17,6 +17,7 @@ import sqlite3
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 GENESIS = "0" * 64  # prev_hash of the first entry
@@ -38,6 +39,16 @@ class Capture:
     def __post_init__(self) -> None:
         if not self.sha256:
             self.sha256 = sha256_hex(self.body)
+
+
+def capture_response(response: Any, kind: str = "page") -> Capture:
+    """A Scrapy response as evidence: bytes as received, with status, headers and time."""
+    request_url = response.request.url if response.request else response.url
+    headers = {k.decode("latin-1"): [v.decode("latin-1") for v in vs]
+               for k, vs in response.headers.items()}
+    return Capture(kind=kind, url=request_url, final_url=response.url, status=response.status,
+                   headers=headers, body=response.body,
+                   captured_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
 
 
 def sha256_hex(data: bytes) -> str:

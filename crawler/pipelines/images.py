@@ -26,8 +26,7 @@ from scrapy.pipelines.media import MediaPipeline
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
-from crawler.evidence import Capture
-from crawler.spiders.marketplace import page_capture
+from crawler.evidence import Capture, capture_response
 from crawler.store.queries import read_rows
 from matchers.images import ImageAnalysis, ImageError, ImageHashes, analyse_image
 
@@ -108,7 +107,7 @@ class ListingImagesPipeline(ImagesPipeline):
     async def media_downloaded(self, response: Response, request: Request,
                                info: MediaPipeline.SpiderInfo, *, item: Any = None) -> Any:
         known = self._known.get(request.url)
-        capture = page_capture(response, kind="image")
+        capture = capture_response(response, kind="image")
         if response.status == 304 and known is not None:
             self.crawler.stats.inc_value("cfmon/images/unchanged")
             return self._result(request, known.analysis(), replace(capture, sha256=known.sha256))

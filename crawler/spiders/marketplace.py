@@ -8,7 +8,6 @@ A page, card or field that cannot be read is logged with its URL, counted in the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
 from typing import Any
 
 import scrapy
@@ -17,7 +16,7 @@ from scrapy.http import Request, Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.config import Config, Site
-from crawler.evidence import Capture
+from crawler.evidence import Capture, capture_response
 from crawler.extract.page import Extracted, absolute_url, extract_card, extract_product
 from crawler.extract.selectors import select, select_text
 from crawler.items import GoneListing, Listing
@@ -57,7 +56,7 @@ class MarketplaceSpider(scrapy.Spider):
         if not self._is_page(response, site):
             return
         self._count(site, "pages")
-        capture = page_capture(response)
+        capture = capture_response(response)
         cards = select(response, site.results["listing"])
         if not cards:
             self.logger.warning("no listings: selector %r matched nothing at %s",
@@ -114,7 +113,7 @@ class MarketplaceSpider(scrapy.Spider):
             return
         extracted.merge(card, "card")
         url = response.request.url if response.request else response.url
-        yield self._listing(site, url, extracted, found_on, page_capture(response))
+        yield self._listing(site, url, extracted, found_on, capture_response(response))
 
     def _listing(self, site: Site, url: str, extracted: Extracted, found_on: str,
                  capture: Capture) -> Listing:
@@ -170,27 +169,18 @@ class MarketplaceSpider(scrapy.Spider):
         what = f"HTTP {response.status}" if response is not None else \
             f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
         self.logger.warning("%s page failed (%s) at %s", kind, what, request.url)
-        stats = self.crawler.stats
-        stats.inc_value("cfmon/errors/fetch")
-        stats.inc_value(f"cfmon/sites/{site}/errors/fetch")
+        self._count(site, "errors/fetch")
         if kind == "results":
-            stats.inc_value(f"cfmon/sites/{site}/failed_results")
+            self._count(site, "failed_results")
         elif response is not None and response.status in (404, 410):
             # The marketplace says the listing is no more: taken down.
-            stats.inc_value(f"cfmon/sites/{site}/gone")
+            self._count(site, "gone")
             yield GoneListing(site=site, url=request.url, reason=f"HTTP {response.status}")
 
-    def _count(self, site: Site, key: str) -> None:
+    def _count(self, site: Site | str, key: str) -> None:
+        """Count ``key`` for the crawl and for the site (``cfmon/sites/<site>/<key>``)."""
+        name = site if isinstance(site, str) else site.name
         stats = self.crawler.stats
         stats.inc_value(f"cfmon/{key}")
-        stats.inc_value(f"cfmon/sites/{site.name}/{key}")
+        stats.inc_value(f"cfmon/sites/{name}/{key}")
 
-
-def page_capture(response: Response, kind: str = "page") -> Capture:
-    """The response as evidence: bytes as received, with status, headers and time."""
-    request_url = response.request.url if response.request else response.url
-    headers = {k.decode("latin-1"): [v.decode("latin-1") for v in vs]
-               for k, vs in response.headers.items()}
-    return Capture(kind=kind, url=request_url, final_url=response.url, status=response.status,
-                   headers=headers, body=response.body,
-                   captured_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
