@@ -128,7 +128,7 @@ def main() -> None:
         bare = timed([sys.executable, "-c", BASELINE, f"{base}/list-1.html"])
         config = work / "monitor.toml"
         config.write_text(CONFIG.replace("{server}", base).replace(
-            "{catalog}", str(ROOT / "fixtures" / "demo" / "catalog" / "trail-30.jpg")))
+            "{catalog}", str(ROOT / "crawler" / "demo" / "brand" / "catalog" / "trail-30.jpg")))
         cfmon = timed([sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config),
                        "--db", str(work / "bench.db"), "--quiet"])
     n = args.listings

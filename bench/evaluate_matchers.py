@@ -37,7 +37,8 @@ def main() -> None:
     with serve(EVAL / "site") as base:
         text = (EVAL / "monitor.toml").read_text(encoding="utf-8")
         text = text.replace("{server}", base).replace(
-            '"../demo/catalog/', f'"{(EVAL.parent / "demo" / "catalog").as_posix()}/')
+            '"../../crawler/demo/brand/catalog/',
+            f'"{(ROOT / "crawler" / "demo" / "brand" / "catalog").as_posix()}/')
         config = work / "monitor.toml"
         config.write_text(text, encoding="utf-8")
         started = time.perf_counter()

@@ -89,6 +89,7 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
     from crawler.errors import SiteFailedError
     from crawler.lock import DatabaseLock
     from crawler.run import run_crawl
+    from crawler.stats import MONITORS_FAILED, ErrorCount
     from crawler.store.writer import Store
 
     config = load_config(config_path)
@@ -120,7 +121,9 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
         click.echo(f"  {site}: {st['pages']} pages, {st['listings']} listings, {st['new']} new, "
                    f"{st['changed']} changed, {st['gone']} gone, {st['errors']} errors"
                    + ("" if st.get("complete") else " (incomplete: nothing marked gone)"))
-    monitors = summary.stats.get("cfmon/monitors/failed")
+        for kind, error in st.get("error_kinds", {}).items():
+            click.echo(f"    {ErrorCount(**error).describe(kind)}")
+    monitors = summary.stats.get(MONITORS_FAILED)
     if monitors:
         click.echo(f"warning: run monitors failed: {monitors} (see the crawl log)", err=True)
     if not quiet:
@@ -137,7 +140,9 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
                 click.echo(f"alerted: {len(alert.new_flags)} new flags, "
                            f"{len(alert.failed_sites)} failed sites")
     if failed:
-        raise SiteFailedError("sites failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+        noun = "site" if len(failed) == 1 else "sites"
+        raise SiteFailedError(f"{len(failed)} {noun} failed:"
+                              + "".join(f"\n  {k}: {v}" for k, v in failed.items()))
 
 
 @main.command()

@@ -13,6 +13,8 @@ from typing import Any
 from scrapy.dupefilters import RFPDupeFilter
 from scrapy.http import Request
 
+from crawler.stats import Counters
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,10 +31,9 @@ class LoopReportingDupeFilter(RFPDupeFilter):
             logger.warning("redirect loop: %s redirects back to %s; skipped", chain[0],
                            request.url)
             crawler = getattr(self, "crawler", None)
-            if crawler is not None:
-                crawler.stats.inc_value("cfmon/errors/redirect_loop")
-                site = request.meta.get("cfmon_site")
-                if site:
-                    crawler.stats.inc_value(f"cfmon/sites/{site}/errors/redirect_loop")
+            site = request.meta.get("cfmon_site")
+            if crawler is not None and site:
+                Counters(crawler.stats).error(site, "redirect_loop",
+                                              f"{chain[0]} redirects back to {request.url}")
             return
         super().log(request, spider)

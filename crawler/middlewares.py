@@ -16,6 +16,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
+from crawler.stats import THROTTLED, Counters
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,7 +54,7 @@ class RetryAfterMiddleware:
         delay = min(self.max_wait, retry_after_seconds(response.headers[b"Retry-After"]))
         logger.info("HTTP %s at %s: waiting %.1fs as Retry-After asks", response.status,
                     request.url, delay)
-        self.crawler.stats.inc_value("cfmon/throttled")
+        Counters(self.crawler.stats).crawl(THROTTLED)
         from twisted.internet import reactor
 
         await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
@@ -115,7 +117,10 @@ class PrivateAddressMiddleware:
                 deferToThread(_private, host, self._trusted_addresses))
         reason = self._verdicts[host]
         if reason:
-            self.crawler.stats.inc_value("cfmon/errors/private_address")
+            site = request.meta.get("cfmon_site")
+            if site:
+                Counters(self.crawler.stats).error(site, "private_address",
+                                                   f"{request.url}: {reason}")
             logger.warning("refused %s: %s (set [crawl] allow_private_hosts = true to allow)",
                            request.url, reason)
             raise IgnoreRequest(f"refused {request.url}: {reason}")

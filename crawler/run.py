@@ -10,6 +10,7 @@ from typing import Any
 from crawler.catalog import catalog_photos
 from crawler.config import Config
 from crawler.settings import crawl_settings
+from crawler.stats import RUN_ID
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,8 @@ class RunSummary:
     site_stats: dict[str, dict[str, Any]]
 
     def failed_sites(self) -> dict[str, str]:
-        """Sites that gave nothing usable, with why."""
-        failed = {}
-        for site, st in self.site_stats.items():
-            if st.get("listings", 0) == 0:
-                if st.get("pages", 0) == 0:
-                    why = f"no page could be read ({st.get('errors', 0)} errors)"
-                else:
-                    why = f"selectors matched no listing on {st['pages']} pages"
-                failed[site] = why
-        return failed
+        """Sites that gave nothing usable, with why (see crawler.stats.SiteTally.failure)."""
+        return {site: st["failed"] for site, st in self.site_stats.items() if st.get("failed")}
 
 
 def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
@@ -62,7 +55,7 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
     crawler = process.create_crawler(MarketplaceSpider)
     process.crawl(crawler)
     process.start()
-    run_id = crawler.stats.get_value("cfmon/run_id")
+    run_id = crawler.stats.get_value(RUN_ID)
     return read_run(db_path, run_id)
 
 

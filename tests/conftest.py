@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+# The bundled demo (brand and marketplaces) ships inside the package.
+DEMO = REPO / "crawler" / "demo"
 
 
 @pytest.fixture
@@ -15,9 +18,16 @@ def fixtures() -> Path:
     return FIXTURES
 
 
+# The `cfmon` entry point that `pip install` wrote beside this Python: tests run what
+# users run (the installed package), in a fresh process (a crawl starts Twisted's
+# reactor, which starts once per process), from a folder outside the checkout.
+CFMON = str(Path(sys.executable).with_name("cfmon"))
+CFMON_ENV = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+CFMON_ENV.pop("PYTHONPATH", None)
+
+
 def run_cfmon(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    """Run the real `cfmon` command in a fresh process (a crawl starts Twisted's reactor,
-    which starts once per process)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    return subprocess.run([sys.executable, "-m", "crawler.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    """Run the installed `cfmon` command with ``args`` in ``cwd``."""
+    assert not Path(cwd).resolve().is_relative_to(REPO), "run cfmon outside the checkout"
+    return subprocess.run([CFMON, *args], cwd=cwd, env=CFMON_ENV, capture_output=True,
+                          text=True, timeout=timeout)

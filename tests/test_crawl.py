@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crawler.demo import demo_config_text
-from tests.conftest import FIXTURES, run_cfmon
+from tests.conftest import DEMO, run_cfmon
 from tests.mockserver import MockServer
 
 
@@ -25,7 +25,7 @@ def rows(db: Path, sql: str) -> list[sqlite3.Row]:
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
-    shutil.copytree(FIXTURES / "demo" / "catalog", tmp_path / "catalog", dirs_exist_ok=True)
+    shutil.copytree(DEMO / "brand" / "catalog", tmp_path / "catalog", dirs_exist_ok=True)
     path = tmp_path / "monitor.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -36,7 +36,7 @@ def write_config(tmp_path: Path, text: str) -> Path:
 @pytest.fixture(scope="module")
 def demo_crawl(tmp_path_factory) -> tuple[Path, str, MockServer]:
     tmp_path = tmp_path_factory.mktemp("demo")
-    with MockServer(FIXTURES / "sites") as server:
+    with MockServer(DEMO / "sites") as server:
         text, _ = demo_config_text(server.url)
         config = write_config(tmp_path, text)
         result = run_cfmon("crawl", "--config", str(config), "--db", str(tmp_path / "c.db"),
@@ -45,7 +45,7 @@ def demo_crawl(tmp_path_factory) -> tuple[Path, str, MockServer]:
     return tmp_path / "c.db", result.stderr + result.stdout, server
 
 
-EXPECTED = json.loads((FIXTURES / "demo" / "expected.json").read_text(encoding="utf-8"))
+EXPECTED = json.loads((DEMO / "brand" / "expected.json").read_text(encoding="utf-8"))
 
 
 def test_every_demo_listing_is_found_once(demo_crawl) -> None:
@@ -126,10 +126,10 @@ JSONLD_PAGE = """<!DOCTYPE html><html><head><title>{title} | Structo</title>
 def build_unseen_marketplace(root: Path) -> dict[str, tuple[str, str, str]]:
     """Two sites in markup unlike the demo's; returns url path -> (title, price, currency)."""
     expected = {}
-    photo = (FIXTURES / "demo" / "catalog" / "summit-jacket.jpg").read_bytes()
+    photo = (DEMO / "brand" / "catalog" / "summit-jacket.jpg").read_bytes()
     (root / "cards" / "img").mkdir(parents=True)
     (root / "cards" / "img" / "ok.jpg").write_bytes(photo)
-    other = FIXTURES / "sites" / "marketo" / "pics" / "1005.jpg"  # another brand's backpack
+    other = DEMO / "sites" / "marketo" / "pics" / "1005.jpg"  # another brand's backpack
     (root / "cards" / "img" / "other.jpg").write_bytes(other.read_bytes())
     (root / "cards" / "img" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     pages = [

@@ -9,17 +9,16 @@ import signal
 import sqlite3
 import struct
 import subprocess
-import sys
 import time
 import zlib
 from pathlib import Path
 
 from crawler.evidence import verify
-from tests.conftest import FIXTURES, run_cfmon
+from tests.conftest import CFMON, DEMO, run_cfmon
 from tests.mockserver import MockServer
 
-OFFICIAL = FIXTURES / "demo" / "catalog" / "trail-30.jpg"
-OTHER = FIXTURES / "sites" / "bazaar" / "img" / "b8.jpg"
+OFFICIAL = DEMO / "brand" / "catalog" / "trail-30.jpg"
+OTHER = DEMO / "sites" / "bazaar" / "img" / "b8.jpg"
 
 CONFIG = """
 [brand]
@@ -135,7 +134,8 @@ def test_repeated_crawls_track_changes_gone_listings_and_takedowns(tmp_path: Pat
         market.publish()
         second = crawl(tmp_path, config, "--quiet")
         assert second.returncode == 0, second.stderr[-2000:]
-        assert "market: 3 pages, 2 listings, 0 new, 1 changed, 2 gone, 1 errors" in second.stdout
+        # A 404 is a takedown, not an error.
+        assert "market: 3 pages, 2 listings, 0 new, 1 changed, 2 gone, 0 errors" in second.stdout
 
         assert query(db, "SELECT count(*), count(DISTINCT url) FROM listings") == [(4, 4)]
         assert query(db, "SELECT field, old_value, new_value FROM listing_changes") == \
@@ -172,7 +172,7 @@ def test_second_crawl_on_the_same_database_exits_3_at_once(tmp_path: Path) -> No
         server.delay = 1.0  # a slow marketplace keeps the first crawl busy for seconds
         config = write_config(tmp_path, server)
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        first = subprocess.Popen([sys.executable, "-m", "crawler.cli", "crawl", "--config",
+        first = subprocess.Popen([CFMON, "crawl", "--config",
                                   str(config), "--db", str(tmp_path / "c.db"), "--quiet"],
                                  cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
@@ -231,7 +231,8 @@ def test_a_site_that_yields_nothing_exits_1_and_says_why(tmp_path: Path) -> None
         result = crawl(tmp_path, config, "--quiet")
     assert result.returncode == 1
     assert "renamed-markup: selectors matched no listing on 1 pages" in result.stderr
-    assert "down: no page could be read (1 errors)" in result.stderr
+    assert (f"down: no page could be read (1 results pages failed: HTTP 503 at {server.url}"
+            "/down/index.html)") in result.stderr
     assert query(tmp_path / "c.db", "SELECT count(*) FROM listings") == [(1,)]
     assert query(tmp_path / "c.db", "SELECT exit_code FROM runs") == [(1,)]
 
@@ -330,7 +331,7 @@ def test_sigkill_at_random_moments_leaves_an_intact_database(tmp_path: Path) -> 
     with MockServer(market.root) as server:
         server.delay = 0.01
         config = write_config(tmp_path, server)
-        command = [sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config),
+        command = [CFMON, "crawl", "--config", str(config),
                    "--db", str(db), "--quiet"]
         for _ in range(20):
             process = subprocess.Popen(command, cwd=tmp_path, env=env,
@@ -383,7 +384,7 @@ def test_images_already_hashed_are_not_fetched_again_unless_changed(tmp_path: Pa
     conn.close()
 
 
-def test_run_monitors_report_a_site_that_lost_its_titles(tmp_path: Path) -> None:
+def test_a_site_that_lost_its_titles_fails_in_words_and_monitors_say_so(tmp_path: Path) -> None:
     market = Market(tmp_path)
     for n in range(4):
         market.add(f"p{n}", f"Camping chair {n}", "20.00", image="img/other.jpg")
@@ -393,7 +394,10 @@ def test_run_monitors_report_a_site_that_lost_its_titles(tmp_path: Path) -> None
     market.publish()
     with MockServer(market.root) as server:
         result = crawl(tmp_path, write_config(tmp_path, server), "--quiet")
-    assert result.returncode == 0  # listings came: not a failed site, but a warning
+    # Listings came, but none a reviewer can use: a failed site, said in words.
+    assert result.returncode == 1
+    assert ("market: 4 of 4 listings have no title: the page markup has likely changed"
+            in result.stderr)
     assert "warning: run monitors failed: Field Coverage Monitor" in result.stderr
     (stats,) = query(tmp_path / "c.db", "SELECT stats FROM runs")[0]
     assert "Field Coverage Monitor" in json.loads(stats)["cfmon/monitors/failed"]

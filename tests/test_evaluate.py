@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crawler.demo import serve
-from tests.conftest import FIXTURES, run_cfmon
+from tests.conftest import DEMO, FIXTURES, run_cfmon
 
 EVAL = FIXTURES / "eval"
 
@@ -18,11 +18,12 @@ EVAL = FIXTURES / "eval"
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("eval")
-    shutil.copytree(FIXTURES / "demo" / "catalog", tmp / "catalog")
+    shutil.copytree(DEMO / "brand" / "catalog", tmp / "catalog")
     with serve(EVAL / "site") as base:
         text = (EVAL / "monitor.toml").read_text(encoding="utf-8")
         config = tmp / "monitor.toml"
-        config.write_text(text.replace("{server}", base).replace("../demo/catalog/", "catalog/"),
+        text = text.replace("{server}", base)
+        config.write_text(text.replace("../../crawler/demo/brand/catalog/", "catalog/"),
                           encoding="utf-8")
         result = run_cfmon("crawl", "--config", str(config), "--db", str(tmp / "eval.db"),
                            "--quiet", cwd=tmp)

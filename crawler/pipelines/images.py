@@ -27,6 +27,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
 from crawler.evidence import Capture, capture_response
+from crawler.stats import IMAGES_FAILED, IMAGES_HASHED, IMAGES_UNCHANGED, Counters
 from crawler.store.queries import read_rows
 from matchers.images import ImageAnalysis, ImageError, ImageHashes, analyse_image
 
@@ -101,7 +102,8 @@ class ListingImagesPipeline(ImagesPipeline):
             if known is not None and known.last_modified:
                 headers["If-Modified-Since"] = known.last_modified
             requests.append(Request(url, headers=headers, callback=NO_CALLBACK,
-                                    meta={"cfmon_kind": "image"}))
+                                    meta={"cfmon_kind": "image",
+                                          "cfmon_site": ItemAdapter(item).get("site")}))
         return requests
 
     async def media_downloaded(self, response: Response, request: Request,
@@ -109,7 +111,7 @@ class ListingImagesPipeline(ImagesPipeline):
         known = self._known.get(request.url)
         capture = capture_response(response, kind="image")
         if response.status == 304 and known is not None:
-            self.crawler.stats.inc_value("cfmon/images/unchanged")
+            self._counters.crawl(IMAGES_UNCHANGED)
             return self._result(request, known.analysis(), replace(capture, sha256=known.sha256))
         # A bad image is an expected event on marketplaces: answer it with a one-line
         # warning and a result that says why, instead of Scrapy's logged traceback.
@@ -117,7 +119,7 @@ class ListingImagesPipeline(ImagesPipeline):
             what = f"HTTP {response.status}" if response.status != 200 else "empty body"
             return self._failed(request, what)
         if known is not None and capture.sha256 == known.sha256:
-            self.crawler.stats.inc_value("cfmon/images/unchanged")
+            self._counters.crawl(IMAGES_UNCHANGED)
             return self._result(request, known.analysis(), capture)
         try:
             await self.image_downloaded(response, request, info, item=item)
@@ -145,10 +147,12 @@ class ListingImagesPipeline(ImagesPipeline):
         self._analyses: dict[str, Any] = {}
         self._failures: dict[str, str] = {}
         self._known = known_images(self.crawler.settings.get("CFMON_DB"))
+        self._counters = Counters(self.crawler.stats)
 
     def item_completed(self, results: list, item: Any, info: MediaPipeline.SpiderInfo) -> Any:
         adapter = ItemAdapter(item)
         main = adapter.get("image_url")
+        site = adapter.get("site")
         for url, (ok, value) in zip(adapter.get("image_urls") or [], results, strict=False):
             analysis = value.get("analysis") if ok and value else None
             if analysis is None:
@@ -157,7 +161,8 @@ class ListingImagesPipeline(ImagesPipeline):
                     adapter["image_error"] = reason
                 logger.warning("image skipped (%s) at %s for listing %s", reason, url,
                                adapter.get("url"))
-                self.crawler.stats.inc_value("cfmon/errors/image")
+                self._counters.error(site, "image", f"{reason} at {url}")
+                self._counters.count(site, IMAGES_FAILED)
                 continue
             if url == main:
                 adapter["image"] = analysis
@@ -169,5 +174,5 @@ class ListingImagesPipeline(ImagesPipeline):
                 # Scrapy caches this result for every listing that shows the same image:
                 # keep the bytes once (the first listing stores them).
                 value["capture"] = replace(capture, body=b"")
-            self.crawler.stats.inc_value("cfmon/images/hashed")
+            self._counters.count(site, IMAGES_HASHED)
         return item

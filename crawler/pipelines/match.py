@@ -8,6 +8,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.catalog import build_catalog
 from crawler.items import Listing
+from crawler.stats import FLAGGED, Counters
 from matchers.score import Catalog, ListingFacts, score_listing
 
 
@@ -36,5 +37,5 @@ class MatchPipeline:
         if item.match.image_photo is not None:
             item.matched_image_url = photos[item.match.image_photo][0]
         if item.match.flagged:
-            self.crawler.stats.inc_value("cfmon/flagged")
+            Counters(self.crawler.stats).crawl(FLAGGED)
         return item

@@ -20,6 +20,7 @@ from twisted.python.threadpool import ThreadPool
 
 from crawler.catalog import catalog_photos
 from crawler.items import GoneListing, Listing
+from crawler.stats import NEW, RUN_ID, STORED, Counters, SiteTally
 from crawler.store.writer import Store
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class StorePipeline:
             return self.store.start_run(str(self.config.path), sites)
 
         self.run_id = await maybe_deferred_to_future(self._in_thread(opening))
-        self.crawler.stats.set_value("cfmon/run_id", self.run_id)
+        self.crawler.stats.set_value(RUN_ID, self.run_id)
 
     async def process_item(self, item: Listing, spider: Any = None) -> Listing:
         if isinstance(item, GoneListing):
@@ -88,9 +89,9 @@ class StorePipeline:
         if batch:
             result = await maybe_deferred_to_future(
                 self._in_thread(self.store.write_batch, batch, self.run_id))
-            stats = self.crawler.stats
-            stats.inc_value("cfmon/stored", result.written)
-            stats.inc_value("cfmon/new", result.new)
+            counters = Counters(self.crawler.stats)
+            counters.crawl(STORED, result.written)
+            counters.crawl(NEW, result.new)
             for site, counts in result.per_site.items():
                 self._site_counts[site].update(counts)
         for site in {g.site for g in gone}:
@@ -111,7 +112,10 @@ class StorePipeline:
                 return
             site_stats = {}
             for site in sites:
-                site_stats[site] = self._site_stats(site, stats, reason)
+                counts = self._site_counts[site]
+                site_stats[site] = {**SiteTally.from_stats(stats, site).as_json(reason),
+                                    "new": counts["new"], "changed": counts["changed"],
+                                    "gone": counts["gone"]}
                 if site_stats[site]["complete"]:
                     site_stats[site]["gone"] += self.store.mark_missing(site, self.run_id)
             self.store.finish_run(self.run_id, status=status, finish_reason=reason,
@@ -122,19 +126,3 @@ class StorePipeline:
             await maybe_deferred_to_future(self._in_thread(finishing))
         finally:
             self._pool.stop()
-
-    def _site_stats(self, site: str, stats: dict[str, Any], reason: str) -> dict[str, Any]:
-        def get(key: str) -> int:
-            return int(stats.get(f"cfmon/sites/{site}/{key}", 0))
-
-        errors = sum(v for k, v in stats.items()
-                     if k.startswith(f"cfmon/sites/{site}/errors/") and isinstance(v, int))
-        counts = self._site_counts[site]
-        listings = get("listings")
-        # Only a crawl that saw every results page may declare unseen listings gone.
-        complete = (reason == "finished" and listings > 0 and not get("failed_results")
-                    and not get("truncated") and not get("errors/no_listings"))
-        return {"pages": get("pages"), "listings": listings, "new": counts.get("new", 0),
-                "changed": counts.get("changed", 0), "gone": counts.get("gone", 0),
-                "errors": errors,
-                "complete": complete}

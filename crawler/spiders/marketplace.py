@@ -1,13 +1,14 @@
 """The one generic spider: every site comes from the monitor config.
 
 results page -> listing cards (site selectors) -> [product page] -> Listing item.
-A page, card or field that cannot be read is logged with its URL, counted in the
-``cfmon/errors/*`` stats and skipped; the crawl goes on.
+A page, card or field that cannot be read is logged with its URL, counted (see
+crawler/stats.py) and skipped; the crawl goes on.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from functools import cached_property
 from typing import Any
 
 import scrapy
@@ -20,6 +21,18 @@ from crawler.evidence import Capture, capture_response
 from crawler.extract.page import Extracted, absolute_url, extract_card, extract_product
 from crawler.extract.selectors import select, select_text
 from crawler.items import GoneListing, Listing
+from crawler.stats import (
+    CARDS,
+    GONE,
+    LISTINGS,
+    MISSING_PRICE,
+    MISSING_TITLE,
+    PAGES,
+    PRODUCTS_FAILED,
+    RESULTS_FAILED,
+    TRUNCATED,
+    Counters,
+)
 
 
 class MarketplaceSpider(scrapy.Spider):
@@ -42,6 +55,11 @@ class MarketplaceSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, config=config, sites=sites, **kwargs)
         return spider
 
+    @cached_property
+    def counters(self) -> Counters:
+        # Not in from_crawler: Scrapy sets crawler.stats only when the crawl starts.
+        return Counters(self.crawler.stats)
+
     async def start(self) -> AsyncIterator[Request]:
         for site in self.sites:
             for url in site.start_urls:
@@ -55,26 +73,31 @@ class MarketplaceSpider(scrapy.Spider):
     def parse_results(self, response: Response, site: Site, page: int) -> Iterator[Any]:
         if not self._is_page(response, site):
             return
-        self._count(site, "pages")
+        self.counters.count(site.name, PAGES)
         capture = capture_response(response)
         cards = select(response, site.results["listing"])
+        self.counters.count(site.name, CARDS, len(cards))
         if not cards:
             self.logger.warning("no listings: selector %r matched nothing at %s",
                                 site.results["listing"], response.url)
-            self._count(site, "errors/no_listings")
+            self.counters.error(site.name, "no_listings",
+                                f"selector {site.results['listing']!r} matched nothing at "
+                                f"{response.url}")
         for position, card in enumerate(cards, 1):
             try:
                 extracted = extract_card(card, site.results, response.url, site.currency,
                                          site.listing_path)
-            except Exception:
+            except Exception as exc:
                 self.logger.exception("listing card %d unreadable at %s", position, response.url)
-                self._count(site, "errors/card")
+                self.counters.error(site.name, "card", f"{exc} (card {position} at {response.url})")
                 continue
             url = extracted.values.pop("url", None)
             if not url:
                 self.logger.warning("listing card %d at %s has no URL (selector %r)",
                                     position, response.url, site.results["url"])
-                self._count(site, "errors/card_without_url")
+                self.counters.error(site.name, "card_without_url",
+                                    f"selector {site.results['url']!r} found nothing in card "
+                                    f"{position} at {response.url}")
                 continue
             if url in self._seen:
                 continue
@@ -97,19 +120,20 @@ class MarketplaceSpider(scrapy.Spider):
                 else:
                     # Listings beyond max_pages were not seen: not a complete crawl, so
                     # none of the site's listings may be called gone this run.
-                    self._count(site, "truncated")
+                    self.counters.count(site.name, TRUNCATED)
 
     def parse_product(self, response: Response, site: Site, card: Extracted,
                       found_on: str) -> Iterator[Listing]:
         if not self._is_page(response, site):
             return
-        self._count(site, "pages")
+        self.counters.count(site.name, PAGES)
         try:
             extracted = extract_product(response.text, response.url, site.product,
                                         site.currency)
-        except Exception:
+        except Exception as exc:
             self.logger.exception("product page unreadable at %s", response.url)
-            self._count(site, "errors/product_page")
+            self.counters.error(site.name, "product_page", f"{exc} at {response.url}")
+            self.counters.count(site.name, PRODUCTS_FAILED)
             return
         extracted.merge(card, "card")
         url = response.request.url if response.request else response.url
@@ -119,17 +143,17 @@ class MarketplaceSpider(scrapy.Spider):
                  capture: Capture) -> Listing:
         for problem in extracted.unresolved_problems().values():
             self.logger.warning("%s at %s", problem, url)
-            self._count(site, "errors/bad_field")
+            self.counters.error(site.name, "bad_field", f"{problem} at {url}")
         values = extracted.values
-        for name in ("title", "price"):
+        for name, key in (("title", MISSING_TITLE), ("price", MISSING_PRICE)):
             if values.get(name) is None:
                 self.logger.info("listing without %s at %s", name, url)
-                self._count(site, f"missing/{name}")
+                self.counters.count(site.name, key)
         image = values.get("image")
         # The main photo first, then the others the page gives, a few at most.
         photos = list(dict.fromkeys(u for u in [image, *(values.get("images") or [])] if u))
         photos = photos[: self.crawler.settings.getint("CFMON_IMAGES_PER_LISTING")]
-        self._count(site, "listings")
+        self.counters.count(site.name, LISTINGS)
         return Listing(
             site=site.name,
             url=url,
@@ -154,10 +178,13 @@ class MarketplaceSpider(scrapy.Spider):
         declared_html = "html" in content_type or "xml" in content_type
         looks_html = response.body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
         if not isinstance(response, TextResponse) or not (declared_html or looks_html):
-            self.logger.warning("not an HTML page (%s) at %s",
-                                response.headers.get("Content-Type", b"?").decode(errors="replace"),
-                                response.url)
-            self._count(site, "errors/not_html")
+            declared = response.headers.get("Content-Type", b"?").decode(errors="replace")
+            self.logger.warning("not an HTML page (%s) at %s", declared, response.url)
+            self.counters.error(site.name, "not_html", f"{declared} at {response.url}")
+            if response.meta.get("cfmon_kind") == "results":
+                self.counters.count(site.name, RESULTS_FAILED)
+            else:
+                self.counters.count(site.name, PRODUCTS_FAILED)
             return False
         return True
 
@@ -168,19 +195,17 @@ class MarketplaceSpider(scrapy.Spider):
         response = getattr(failure.value, "response", None)
         what = f"HTTP {response.status}" if response is not None else \
             f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
-        self.logger.warning("%s page failed (%s) at %s", kind, what, request.url)
-        self._count(site, "errors/fetch")
-        if kind == "results":
-            self._count(site, "failed_results")
-        elif response is not None and response.status in (404, 410):
+        if kind == "product" and response is not None and response.status in (404, 410):
             # The marketplace says the listing is no more: taken down.
-            self._count(site, "gone")
+            self.logger.info("listing gone (HTTP %s) at %s", response.status, request.url)
+            self.counters.count(site, GONE)
             yield GoneListing(site=site, url=request.url, reason=f"HTTP {response.status}")
-
-    def _count(self, site: Site | str, key: str) -> None:
-        """Count ``key`` for the crawl and for the site (``cfmon/sites/<site>/<key>``)."""
-        name = site if isinstance(site, str) else site.name
-        stats = self.crawler.stats
-        stats.inc_value(f"cfmon/{key}")
-        stats.inc_value(f"cfmon/sites/{name}/{key}")
+            return
+        self.logger.warning("%s page failed (%s) at %s", kind, what, request.url)
+        if kind == "results":
+            self.counters.error(site, "results_fetch", f"{what} at {request.url}")
+            self.counters.count(site, RESULTS_FAILED)
+        else:
+            self.counters.error(site, "product_fetch", f"{what} at {request.url}")
+            self.counters.count(site, PRODUCTS_FAILED)
 

@@ -102,15 +102,15 @@ class Store:
                  (SELECT count(*) FROM listings WHERE first_run_id = :run),
                  (SELECT count(*) FROM matches WHERE run_id = :run AND flagged = 1)""",
             {"run": run_id}).fetchone()
-        errors = sum(v for k, v in stats.items()
-                     if k.startswith(("cfmon/errors/", "log_count/ERROR")) and isinstance(v, int))
+        errors = sum(site.get("errors", 0) for site in (site_stats or {}).values())
+        pages = sum(site.get("pages", 0) for site in (site_stats or {}).values())
         with self.db.atomic():
             self.db.execute(
                 """UPDATE runs SET finished_at = ?, status = ?, finish_reason = ?,
                        pages = ?, listings_seen = ?, listings_new = ?, flagged = ?,
                        errors = ?, stats = ?, site_stats = ?
                    WHERE id = ?""",
-                [utcnow(), status, finish_reason, stats.get("cfmon/pages", 0), counts[0],
+                [utcnow(), status, finish_reason, pages, counts[0],
                  counts[1], counts[2], errors, json.dumps(stats, default=str, sort_keys=True),
                  json.dumps(site_stats or {}, sort_keys=True), run_id])
 
