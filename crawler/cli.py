@@ -35,12 +35,26 @@ def main() -> None:
     """
 
 
+def _new_or_existing_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A database path whose folder exists: a usage error (exit 2) otherwise, said in one
+    line, before any lock file or crawl."""
+    from crawler.errors import DatabaseError
+
+    if value is None:
+        return value
+    folder = Path(value).resolve().parent
+    if not folder.is_dir():
+        raise DatabaseError(f"--db {value}: folder {folder} does not exist; create it or "
+                            "choose another path")
+    return value
+
+
 config_option = click.option(
     "--config", "config_path", required=True, type=click.Path(dir_okay=False),
     help="The monitor config file (TOML).")
 db_option = click.option(
     "--db", "db_path", required=True, type=click.Path(dir_okay=False),
-    help="The SQLite database to write (created if missing).")
+    callback=_new_or_existing_db, help="The SQLite database to write (created if missing).")
 
 
 @main.command("check-config")
@@ -234,7 +248,8 @@ def _read_page(path: Path) -> bytes:
 
 @main.command()
 @click.option("--db", "db_path", default="cfmon-demo.db", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the demo database "
+              type=click.Path(dir_okay=False), callback=_new_or_existing_db,
+              help="Where to write the demo database "
               "(replaced if it exists).")
 @click.option("--verbose", is_flag=True, help="Show Scrapy's log.")
 def demo(db_path: str, verbose: bool) -> None:
@@ -307,12 +322,16 @@ def _connect(db_path: str):
 @click.option("--by", "decided_by", help="Who decides (default: your user name).")
 @click.option("--replace", is_flag=True,
               help="Record over a different earlier verdict (the earlier one stays in history).")
+@click.option("--force", is_flag=True,
+              help="Record a verdict on a listing that was never flagged.")
 def verdict(db_path: str, listing_ids: tuple[int, ...], verdict: str, note: str | None,
-            decided_by: str | None, replace: bool) -> None:
+            decided_by: str | None, replace: bool, force: bool) -> None:
     """Record a verdict on one or more listings; they leave the review queue.
 
     Verdicts are history: a different earlier verdict is only superseded with
-    --replace, and both stay in verdict_history. Counterfeit verdicts teach the next
+    --replace, and both stay in verdict_history. Each listing recorded is printed
+    (id, site, score, title); a listing that was never flagged is refused unless
+    --force, since its id is most likely mistyped. Counterfeit verdicts teach the next
     crawl: their images join the known-counterfeit set.
 
     Example:
@@ -326,7 +345,8 @@ def verdict(db_path: str, listing_ids: tuple[int, ...], verdict: str, note: str 
     store = Store.open(_existing(db_path))
     try:
         lines = store.add_verdicts(list(listing_ids), verdict, note=note,
-                                   decided_by=decided_by or getpass.getuser(), replace=replace)
+                                   decided_by=decided_by or getpass.getuser(), replace=replace,
+                                   force=force)
     finally:
         store.close()
     for line in lines:

@@ -21,9 +21,11 @@ class ConfigError(CfmonError):
     def __init__(self, path: str, problems: list[str]):
         self.path = path
         self.problems = problems
+        if len(problems) == 1:
+            super().__init__(f"config {path}: {problems[0]}")
+            return
         lines = "\n".join(f"  {path}: {p}" for p in problems)
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"{len(problems)} {noun} in config {path}:\n{lines}")
+        super().__init__(f"{len(problems)} problems in config {path}:\n{lines}")
 
 
 class DatabaseError(CfmonError):
@@ -40,6 +42,12 @@ class PageFileError(CfmonError):
 
 class UnknownListingError(CfmonError):
     """A listing id given on the command line is not in the database."""
+
+    exit_code = 2
+
+
+class NotFlaggedError(CfmonError):
+    """A verdict names a listing that was never flagged: most likely a mistyped id."""
 
     exit_code = 2
 

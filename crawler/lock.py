@@ -8,6 +8,7 @@ prints.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 
-from crawler.errors import LockedError
+from crawler.errors import DatabaseError, LockedError
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,13 @@ class DatabaseLock:
         self._fd: int | None = None
 
     def __enter__(self) -> DatabaseLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # Never through a symlink: the lock file would truncate whatever it points at.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            why = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+            raise DatabaseError(f"cannot open the lock file {self.path}: {why}; remove it or "
+                                "choose another --db") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -237,6 +237,46 @@ def test_a_site_that_yields_nothing_exits_1_and_says_why(tmp_path: Path) -> None
     assert query(tmp_path / "c.db", "SELECT exit_code FROM runs") == [(1,)]
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cards_whose_product_pages_all_fail_exit_1_naming_the_cause(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    closed = free_port()  # nothing listens there: connection refused
+    items = "".join(f'<li class="item"><a href="http://127.0.0.1:{closed}/p/{n}.html">{n}</a></li>'
+                    for n in range(5))
+    (market.root / "market" / "list-1.html").write_text(f"<ul>{items}</ul>", encoding="utf-8")
+    with MockServer(market.root) as server:
+        result = crawl(tmp_path, write_config(tmp_path, server, crawl_extra="timeout = 5"),
+                       "--quiet")
+    assert result.returncode == 1
+    assert "market: 5 listing cards found, 0 product pages could be read (" in result.stderr
+    assert "refused" in result.stderr.split("0 product pages could be read")[1].lower()
+    assert "5 product pages failed: " in result.stdout  # the summary names the kind
+
+
+def test_a_run_whose_every_image_fails_exits_1_saying_no_photo_was_matched(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    for n in range(3):
+        market.add(f"p{n}", f"Nordvik Trail Backpack 30L {n}", "29.00")
+    market.publish()
+    with MockServer(market.root) as server:
+        server.faults["/market/img/official.jpg"] = (403, "text/html", b"bot check")
+        result = crawl(tmp_path, write_config(tmp_path, server), "--quiet")
+    assert result.returncode == 1
+    assert ("market: 3 images failed, none could be read, so no photo was matched "
+            f"(HTTP 403 at {server.url}/market/img/official.jpg)") in result.stderr
+    # Counted once, under the site, and the run's total agrees with the sites'.
+    assert "3 errors\n  market: 4 pages, 3 listings, 3 new, 0 changed, 0 gone, 3 errors" \
+        in result.stdout
+    assert f"    3 images failed: HTTP 403 at {server.url}/market/img/official.jpg" in result.stdout
+
+
 def test_quiet_prints_only_the_summary_and_log_file_gets_the_log(tmp_path: Path) -> None:
     market = Market(tmp_path)
     market.add("p1", "Camping chair", "20.00", image="img/other.jpg")

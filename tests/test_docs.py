@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from crawler.cli import main
+from tests.conftest import DEMO
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -35,7 +36,7 @@ def test_the_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
     blocks = re.findall(r"^```toml\n(.+?)\n```", README, re.M | re.S)
     example = next(b for b in blocks if "[[sites]]" in b)
     (tmp_path / "catalog").mkdir()
-    shutil.copy(Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "catalog" /
+    shutil.copy(DEMO / "brand" / "catalog" /
                 "trail-30.jpg", tmp_path / "catalog" / "trail-30.jpg")
     path = tmp_path / "monitor.toml"
     alerts = next(b for b in blocks if b.startswith("[alerts]"))

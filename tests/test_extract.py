@@ -14,6 +14,7 @@ from parsel import Selector
 from crawler.cli import main
 from crawler.extract.page import extract_card, extract_product, image_url
 from crawler.extract.price import normalize_currency, parse_price
+from tests.conftest import DEMO
 
 PAGES = Path(__file__).resolve().parent.parent / "fixtures" / "pages"
 EXPECTED = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
@@ -176,12 +177,12 @@ def test_listing_path_gives_one_identity_to_a_listings_many_urls() -> None:
         {"https://www.amazon.de/dp/B07D4RV7PQ"}
 
 
-def test_extract_results_prints_one_line_per_card(tmp_path: Path, fixtures: Path) -> None:
+def test_extract_results_prints_one_line_per_card(tmp_path: Path) -> None:
     config = tmp_path / "monitor.toml"
-    text = (fixtures / "demo" / "monitor.toml").read_text(encoding="utf-8")
+    text = (DEMO / "brand" / "monitor.toml").read_text(encoding="utf-8")
     config.write_text(text.replace("{server}", "http://127.0.0.1:1").replace(
-        "catalog/", str(fixtures / "demo" / "catalog") + "/"), encoding="utf-8")
-    page = fixtures / "sites" / "bazaar" / "search-1.html"
+        "catalog/", str(DEMO / "brand" / "catalog") + "/"), encoding="utf-8")
+    page = DEMO / "sites" / "bazaar" / "search-1.html"
     result = CliRunner().invoke(main, ["extract", "--results", "--config", str(config), "--site",
                                        "bazaar", "--url", "https://bazaar.test/search-1.html",
                                        str(page)])
@@ -192,3 +193,21 @@ def test_extract_results_prints_one_line_per_card(tmp_path: Path, fixtures: Path
                         "title": "Nordvik Trail Backpack 30L - Forest Green", "price": "129.00",
                         "currency": "USD", "image": "https://bazaar.test/bazaar/img/b1.jpg",
                         "seller": "Nordvik Official Store"}
+
+
+CARDS = Path(__file__).resolve().parent.parent / "fixtures" / "cards"
+
+
+def test_a_badge_and_the_title_beside_it_stay_apart_and_a_split_price_reads_whole() -> None:
+    page = Selector(text=(CARDS / "ebay-style-search.html").read_text(encoding="utf-8"))
+    selectors = {"listing": "li.s-item", "url": "a.s-item__link::attr(href)",
+                 "title": "div.s-item__title span[role=heading]::text",
+                 "price": "span.s-item__price", "seller": "span.s-item__seller-info-text"}
+    (card,) = page.css("li.s-item")
+    got = extract_card(card, selectors, "https://www.ebay.de/sch/i.html?_nkw=ipad+4", "EUR",
+                       r"/itm/\d+")
+    assert got.values["title"] == "Neues Angebot IPad 4. Generation 16GB WiFi Schwarz"
+    assert got.values["price"] == Decimal("89.00")
+    assert got.values["currency"] == "EUR"
+    assert got.values["url"] == "https://www.ebay.de/itm/1234567890"
+    assert got.values["seller"] == "techhaus-berlin (1.234) 99,1%"  # <b> inside a word

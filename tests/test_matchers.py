@@ -12,9 +12,10 @@ from PIL import Image, ImageOps
 from matchers.images import ImageError, ReferenceIndex, analyse_image, hamming
 from matchers.score import Catalog, CatalogProduct, ListingFacts, MatchResult, score_listing
 from matchers.text import find_brand, find_vocabulary, normalize
+from tests.conftest import DEMO
 
-CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "catalog"
-SITES = Path(__file__).resolve().parent.parent / "fixtures" / "sites"
+CATALOG = DEMO / "brand" / "catalog"
+SITES = DEMO / "sites"
 
 
 def jpeg(image: Image.Image, quality: int = 75) -> bytes:

@@ -22,9 +22,10 @@ from crawler.review.datasette import browse_metadata
 from crawler.store.writer import CatalogPhoto, Store
 from matchers.images import ImageHashes, ImageMatch, Reference, analyse_image
 from matchers.score import Evidence, MatchResult
+from tests.conftest import DEMO
 
-CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "catalog"
-SITES = Path(__file__).resolve().parent.parent / "fixtures" / "sites"
+CATALOG = DEMO / "brand" / "catalog"
+SITES = DEMO / "sites"
 PAGE = b"<html><body><h1>Nordvik Trail Backpack 30L replica</h1><p>$29.99</p></body></html>"
 
 
@@ -91,7 +92,9 @@ def test_verdict_on_several_listings_leaves_the_queue(db: Path) -> None:
     result = cli("verdict", "--db", str(db), "1", "2", "counterfeit", "--note", "stolen photo",
                  "--by", "ana")
     assert result.exit_code == 0, result.output
-    assert result.output == "listing 1: counterfeit\nlisting 2: counterfeit\n"
+    assert result.output == (
+        "listing 1 (bazaar, score 90, 'Nordvik Trail Backpack 30L replica'): counterfeit\n"
+        "listing 2 (bazaar, score 80, \"<script>alert('x')</script> Nordvik 1:1\"): counterfeit\n")
     assert queue(db) == []
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT listing_id, verdict, note, decided_by FROM verdict_history"
@@ -106,7 +109,7 @@ def test_a_different_verdict_is_never_overwritten_silently(db: Path) -> None:
     assert "listing 1 is already counterfeit (ana," in refused.output
     assert "--replace" in refused.output
     replaced = cli("verdict", "--db", str(db), "1", "genuine", "--by", "bo", "--replace")
-    assert replaced.output == "listing 1: genuine (was counterfeit)\n"
+    assert replaced.output.endswith("'Nordvik Trail Backpack 30L replica'): genuine (was counterfeit)\n")
     conn = sqlite3.connect(db)
     history = conn.execute("SELECT verdict, decided_by, replaces_id FROM verdict_history "
                            "WHERE listing_id = 1").fetchall()
@@ -119,6 +122,17 @@ def test_verdict_on_an_unknown_listing_changes_nothing(db: Path) -> None:
     result = cli("verdict", "--db", str(db), "1", "99", "counterfeit")
     assert result.exit_code == 2 and "no listing with id 99" in result.output
     assert queue(db) == [1, 2]
+
+
+def test_a_verdict_on_a_listing_never_flagged_needs_force(db: Path) -> None:
+    refused = cli("verdict", "--db", str(db), "1", "3", "counterfeit")
+    assert refused.exit_code == 2
+    assert ("listing 3 (bazaar, score 0, 'Alplux Hiker Backpack') was never flagged; check "
+            "the id") in refused.output and "--force" in refused.output
+    assert queue(db) == [1, 2]  # all or none: listing 1 was not recorded either
+    forced = cli("verdict", "--db", str(db), "3", "genuine", "--force")
+    assert forced.exit_code == 0
+    assert forced.output == "listing 3 (bazaar, score 0, 'Alplux Hiker Backpack'): genuine\n"
 
 
 # -- evidence ----------------------------------------------------------------------
@@ -208,7 +222,7 @@ def test_export_takedown_list_csv_and_json(db: Path) -> None:
     row = rows[0]
     assert (row["seller"], row["marketplace"], row["product_infringed"], row["verdict"]) == \
         ("seller2", "bazaar", "Nordvik Trail Backpack 30L", "counterfeit")
-    assert row["brand_reference"].endswith("trail-30.jpg")
+    assert row["brand_reference"] == "trail-30.jpg"  # the run's config path is relative
     assert len(row["evidence_sha256"]) == 64 and len(row["custody_entry_hash"]) == 64
     assert row["first_seen"] and row["captured_at"] == "2026-11-20T10:00:00.000+00:00"
     flagged = json.loads(cli("export", "--db", str(db), "--format", "json", "--status",

@@ -81,8 +81,8 @@ def extract_card(card: Selector, selectors: dict[str, str], page_url: str,
 
     ``listing_path``: the site's regex for the identifying part of a listing URL."""
     out = Extracted()
-    raw = {name: select_text(card, q, join=name not in _SINGLE_VALUE)
-           for name, q in selectors.items() if name not in ("listing", "next_page")}
+    raw = {name: _read(card, name, q) for name, q in selectors.items()
+           if name not in ("listing", "next_page")}
     if raw.get("url"):
         out.offer("url", listing_url(raw["url"], page_url, listing_path), "selector")
     if raw.get("image"):
@@ -99,8 +99,7 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
     page = Selector(text=html, base_url=url)
     out = Extracted()
     selectors = selectors or {}
-    raw = {name: select_text(page, q, join=name not in _SINGLE_VALUE)
-           for name, q in selectors.items()}
+    raw = {name: _read(page, name, q) for name, q in selectors.items()}
     for name in ("title", "brand", "sku", "seller", "availability"):
         out.offer(name, clean(raw.get(name)), "selector")
     if raw.get("image"):
@@ -128,6 +127,14 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
         if name not in ("price", "currency"):
             out.offer(name, value, source)
     return out
+
+
+def _read(node: Selector, name: str, query: str) -> str | None:
+    """A field's raw text: one attribute value, or the element's whole text (a price's
+    pieces glued, other fields' pieces spaced)."""
+    if name in _SINGLE_VALUE:
+        return select_text(node, query, join=False)
+    return select_text(node, query, join=True, separator="" if name == "price" else " ")
 
 
 def _choose_price(out: Extracted, page: Selector, data: dict,

@@ -2,7 +2,8 @@
 
 Values come back whitespace-normalized. A selector that ends on elements (no
 ``::text`` / ``::attr()`` / ``text()`` / ``@attr``) yields the elements' whole text,
-so ``span.price`` works as well as ``span.price::text`` for prices split in spans.
+so ``span.price`` works as well as ``span.price::text`` for prices split in spans;
+the text of different elements is kept apart by a space, except in prices.
 """
 
 from __future__ import annotations
@@ -45,24 +46,60 @@ def select(node: Selector, query: str) -> SelectorList:
     return node.xpath(compile_selector(query))
 
 
-def select_all(node: Selector, query: str) -> list[str]:
-    """Every non-empty value the selector yields, whitespace-normalized."""
+def select_all(node: Selector, query: str, separator: str = " ") -> list[str]:
+    """Every non-empty value the selector yields, whitespace-normalized. An element's
+    value is its text nodes joined by ``separator``: a space keeps a badge apart from
+    the title beside it ("New listing" + "iPad 4" must not read "New listingiPad 4");
+    prices pass "" so that ``$<b>37</b><i>.30</i>`` reads "$37.30"."""
     values = []
     for match in select(node, query):
-        value = match.root if isinstance(match.root, str) else match.xpath("string()").get()
+        if isinstance(match.root, str):
+            value = match.root
+        elif separator:
+            value = element_text(match.root, separator)
+        else:
+            value = match.xpath("string()").get()
         value = clean(value)
         if value:
             values.append(value)
     return values
 
 
-def select_text(node: Selector, query: str, *, join: bool) -> str | None:
-    """The selector's value. With ``join``, text pieces are joined so that a price
-    split over spans (``$`` ``37`` ``.30``) reads whole; without it, the first value
-    (an href, a src)."""
+# Elements that style part of a word ("Nord<b>vik</b>", a highlighted search term):
+# their edges join text; the edges of every other element separate it.
+_INLINE = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "del", "dfn", "em",
+                     "font", "i", "ins", "kbd", "mark", "q", "s", "samp", "small", "strike",
+                     "strong", "sub", "sup", "u", "var", "wbr"})
+_SKIPPED = frozenset({"script", "style", "template", "noscript"})
+
+
+def element_text(element: etree._Element, separator: str = " ") -> str:
+    """The element's visible text; text on either side of a child element's edge is
+    joined by ``separator``, unless the child is an inline style element."""
+    pieces: list[str] = []
+
+    def walk(node: etree._Element) -> None:
+        if node.text:
+            pieces.append(node.text)
+        for child in node:
+            if isinstance(child.tag, str) and child.tag.lower() not in _SKIPPED:
+                edge = "" if child.tag.lower() in _INLINE else separator
+                pieces.append(edge)
+                walk(child)
+                pieces.append(edge)
+            if child.tail:
+                pieces.append(child.tail)
+
+    walk(element)
+    return "".join(pieces)
+
+
+def select_text(node: Selector, query: str, *, join: bool, separator: str = " ") -> str | None:
+    """The selector's value. With ``join``, the element's whole text, its pieces joined
+    by ``separator``; without it, the first value (an href, a src)."""
     if join:
         query = _whole_text(query)
-    values = select_all(node, query)
+    values = select_all(node, query, separator)
     if not values:
         return None
     return clean(" ".join(values)) if join else values[0]

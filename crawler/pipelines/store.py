@@ -65,7 +65,7 @@ class StorePipeline:
         def opening() -> int:
             self.store = Store.open(self.db_path)
             self.store.sync_catalog(photos)
-            return self.store.start_run(str(self.config.path), sites)
+            return self.store.start_run(str(self.config.path.resolve()), sites)
 
         self.run_id = await maybe_deferred_to_future(self._in_thread(opening))
         self.crawler.stats.set_value(RUN_ID, self.run_id)

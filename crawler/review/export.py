@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
+from pathlib import PurePath
 from typing import Any
 
 FIELDS = ("listing_url", "seller", "marketplace", "listing_title", "price", "currency",
@@ -42,7 +44,22 @@ def takedown_rows(conn: sqlite3.Connection, status: str) -> list[dict[str, Any]]
         LEFT JOIN custody_log log ON log.capture_id = cap.id
         WHERE {where}
         ORDER BY m.score DESC, l.id""").fetchall()
-    return [{k: row[k] for k in FIELDS} for row in rows]
+    config = conn.execute("SELECT config_path FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    out = [{k: row[k] for k in FIELDS} for row in rows]
+    for row in out:
+        row["brand_reference"] = _as_in_config(row["brand_reference"], config[0] if config else None)
+    return out
+
+
+def _as_in_config(photo: str | None, config_path: str | None) -> str | None:
+    """A catalog photo as the config names it ("catalog/trail-30.jpg"): the absolute
+    path of an installed or private folder means nothing in a platform's notice form."""
+    if not photo:
+        return photo
+    path = PurePath(photo)
+    if config_path and PurePath(config_path).is_absolute() and path.is_absolute():
+        return os.path.relpath(path, PurePath(config_path).parent)
+    return path.name
 
 
 def render(rows: list[dict[str, Any]], fmt: str) -> str:

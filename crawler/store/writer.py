@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from crawler.errors import DatabaseError, UnknownListingError, VerdictConflictError
+from crawler.errors import (
+    DatabaseError,
+    NotFlaggedError,
+    UnknownListingError,
+    VerdictConflictError,
+)
 from crawler.evidence import (
     GENESIS,
     canonical,
@@ -274,27 +279,38 @@ class Store:
     # -- verdicts --------------------------------------------------------------
 
     def add_verdicts(self, listing_ids: Sequence[int], verdict: str, *, note: str | None,
-                     decided_by: str, replace: bool = False) -> list[str]:
-        """Record ``verdict`` on every listing, all or none; returns one line per listing.
+                     decided_by: str, replace: bool = False, force: bool = False) -> list[str]:
+        """Record ``verdict`` on every listing, all or none; returns one line per listing
+        naming it (id, site, score, title), so a mistyped id shows.
 
         A listing's earlier, different verdict is kept as history and only superseded
-        with ``replace``; without it the call fails naming the listing.
+        with ``replace``; a listing that was never flagged takes a verdict only with
+        ``force``. Otherwise the call fails naming the listing.
         """
         lines = []
         now = utcnow()
         with self.db.atomic():
             for listing_id in listing_ids:
-                if self.db.execute("SELECT 1 FROM listings WHERE id = ?",
-                                   [listing_id]).fetchone() is None:
+                listing = self.db.execute(
+                    "SELECT l.site, l.title, m.score, "
+                    "coalesce(m.flagged = 1 OR m.first_flagged_at IS NOT NULL, 0) "
+                    "FROM listings l LEFT JOIN matches m ON m.listing_id = l.id "
+                    "WHERE l.id = ?", [listing_id]).fetchone()
+                if listing is None:
                     raise UnknownListingError(
                         f"no listing with id {listing_id} in {self.path}; "
                         "the ids are in review_queue.listing_id")
+                site, title, score, ever_flagged = listing
+                shown = f"listing {listing_id} ({site}, score {score}, {_short(title)})"
+                if not ever_flagged and not force:
+                    raise NotFlaggedError(
+                        f"{shown} was never flagged; check the id (review_queue.listing_id), "
+                        "or pass --force to record a verdict on it anyway")
                 previous = self.db.execute(
                     "SELECT id, verdict, decided_by, decided_at FROM latest_verdicts "
                     "WHERE listing_id = ?", [listing_id]).fetchone()
                 if previous and previous[1] == verdict:
-                    lines.append(f"listing {listing_id}: already {verdict} "
-                                 f"({previous[2]}, {previous[3]})")
+                    lines.append(f"{shown}: already {verdict} ({previous[2]}, {previous[3]})")
                     continue
                 if previous and not replace:
                     raise VerdictConflictError(
@@ -307,7 +323,7 @@ class Store:
                     [listing_id, verdict, note, decided_by, now,
                      previous[0] if previous else None])
                 was = f" (was {previous[1]})" if previous else ""
-                lines.append(f"listing {listing_id}: {verdict}{was}")
+                lines.append(f"{shown}: {verdict}{was}")
         return lines
 
     def _upsert_image(self, listing: Listing, url: str, analysis: ImageAnalysis | None,
@@ -360,6 +376,12 @@ class Store:
                           "reason": e.reason} for e in match.evidence]),
              image.distance if image else None,
              image.reference.photo if image else None, now, listing.matched_image_url])
+
+
+def _short(title: str | None, width: int = 60) -> str:
+    if not title:
+        return "no title"
+    return repr(title if len(title) <= width else title[: width - 1] + "…")
 
 
 def _text(value: Any) -> str | None:
