@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 
 from crawler.evidence import verify
-from tests.conftest import CFMON, DEMO, run_cfmon
+from tests.conftest import CFMON, CFMON_ENV, DEMO, run_cfmon
 from tests.mockserver import MockServer
 
 OFFICIAL = DEMO / "brand" / "catalog" / "trail-30.jpg"
@@ -359,7 +359,30 @@ def check_intact(db: Path) -> None:
         conn.close()
 
 
-def test_sigkill_at_random_moments_leaves_an_intact_database(tmp_path: Path) -> None:
+def _progress(db: Path) -> tuple[int, int]:
+    """(id of the latest run if it is still running, else 0; listings it has stored)."""
+    if not db.exists():
+        return 0, 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            if row is None or row[1] != "running":
+                return 0, 0
+            stored = conn.execute("SELECT count(*) FROM listings WHERE last_run_id = ?",
+                                  [row[0]]).fetchone()[0]
+            return row[0], stored
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # the schema is being created
+        return 0, 0
+
+
+def test_sigkill_at_any_stage_of_a_crawl_leaves_an_intact_database(tmp_path: Path) -> None:
+    """Kills chosen from the crawl's own progress, not from the clock, so that a slow or
+    busy machine kills at the same stages as an idle one: as soon as the run is
+    recorded, after some listings are stored (mid-crawl, between batches), and while
+    images are being fetched and hashed."""
     market = Market(tmp_path)
     for n in range(40):
         market.add(f"p{n:02d}", f"Nordvik Trail Backpack 30L copy {n}", f"{20 + n}.00",
@@ -367,18 +390,31 @@ def test_sigkill_at_random_moments_leaves_an_intact_database(tmp_path: Path) -> 
     market.publish(per_page=10)
     db = tmp_path / "c.db"
     rnd = random.Random(20261125)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    kills = []
+    last_run = 0  # a killed run stays "running" until the next crawl marks it
     with MockServer(market.root) as server:
         server.delay = 0.01
         config = write_config(tmp_path, server)
-        command = [CFMON, "crawl", "--config", str(config),
-                   "--db", str(db), "--quiet"]
-        for _ in range(20):
-            process = subprocess.Popen(command, cwd=tmp_path, env=env,
+        command = [CFMON, "crawl", "--config", str(config), "--db", str(db), "--quiet"]
+        for attempt in range(12):
+            stage = ("run recorded", "listings stored", "images fetched")[attempt % 3]
+            wanted = rnd.randint(1, 30)
+            served_before = len(server.requested)
+            process = subprocess.Popen(command, cwd=tmp_path, env=CFMON_ENV,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rnd.uniform(0.3, 3.0))
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+            deadline = time.monotonic() + 120
+            while process.poll() is None and time.monotonic() < deadline:
+                run, stored = _progress(db)
+                images = sum("/img/" in path for path in server.requested[served_before:])
+                if run > last_run and (stage == "run recorded" or
+                            (stage == "listings stored" and stored >= wanted) or
+                            (stage == "images fetched" and images >= 1)):
+                    process.send_signal(signal.SIGKILL)
+                    kills.append((stage, stored))
+                    last_run = run
+                    break
+                time.sleep(0.01)
+            process.wait(timeout=120)
             if db.exists():
                 check_intact(db)
         final = crawl(tmp_path, config, "--quiet")
@@ -386,7 +422,10 @@ def test_sigkill_at_random_moments_leaves_an_intact_database(tmp_path: Path) -> 
     check_intact(db)
     assert query(db, "SELECT count(*) FROM listings") == [(40,)]
     statuses = dict(query(db, "SELECT status, count(*) FROM runs GROUP BY status"))
-    assert statuses["finished"] >= 1 and statuses.get("interrupted", 0) >= 1
+    assert statuses["finished"] >= 1
+    # Every kill hit a recorded, running crawl, and the next crawl said so.
+    assert statuses["interrupted"] == len(kills) >= 4
+    assert {stage for stage, _ in kills} == {"run recorded", "listings stored", "images fetched"}
 
 
 def test_images_already_hashed_are_not_fetched_again_unless_changed(tmp_path: Path) -> None:
