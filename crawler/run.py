@@ -31,6 +31,62 @@ class RunSummary:
         return {site: st["failed"] for site, st in self.site_stats.items() if st.get("failed")}
 
 
+# Seconds a first Ctrl-C waits for downloads already under way before letting them go.
+SHUTDOWN_GRACE = 3.0
+
+
+class _PendingNone(set):
+    """The engine's set of requests in progress, emptied at a forced close: requests
+    that answer later are simply no longer awaited."""
+
+    def remove(self, item: Any) -> None:
+        self.discard(item)
+
+
+def _crawler_process(settings: dict[str, Any]) -> Any:
+    """Scrapy's CrawlerProcess, with a Ctrl-C that stops within seconds and says so.
+
+    First Ctrl-C: Scrapy's graceful stop (listings in hand are written, the run is
+    recorded as stopped, nothing is marked gone), but a download still under way
+    after SHUTDOWN_GRACE seconds (a slow page may take DOWNLOAD_TIMEOUT) is no longer
+    awaited. Second Ctrl-C: Scrapy stops the reactor at once; every write is a
+    transaction, so nothing is half-written, and the next crawl marks the run
+    interrupted.
+    """
+    from scrapy.crawler import CrawlerProcess
+
+    class Process(CrawlerProcess):
+        def _signal_shutdown(self, signum: int, frame: Any) -> None:
+            from twisted.internet import reactor
+
+            super()._signal_shutdown(signum, frame)
+            reactor.callFromThread(_say, "stopping: writing what was read so far "
+                                         "(Ctrl-C again to stop at once)")
+            reactor.callFromThread(reactor.callLater, SHUTDOWN_GRACE, self._stop_waiting)
+
+        def _signal_kill(self, signum: int, frame: Any) -> None:
+            from twisted.internet import reactor
+
+            super()._signal_kill(signum, frame)
+            reactor.callFromThread(_say, "stopped at once; the next crawl marks this run "
+                                         "interrupted")
+
+        def _stop_waiting(self) -> None:
+            for crawler in self.crawlers:
+                slot = getattr(crawler.engine, "_slot", None)
+                if slot is not None and getattr(slot, "inprogress", None):
+                    slot.inprogress = _PendingNone()
+                    slot._maybe_fire_closing()
+
+    return Process(settings)
+
+
+def _say(message: str) -> None:
+    import click
+
+    click.echo(message, err=True)
+
+
 def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
               **overrides: Any) -> RunSummary:
     """Crawl ``config``'s sites into ``db_path``; blocks until the crawl ends.
@@ -39,7 +95,6 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
     """
     import warnings
 
-    from scrapy.crawler import CrawlerProcess
     from scrapy.exceptions import ScrapyDeprecationWarning
 
     from crawler.spiders.marketplace import MarketplaceSpider
@@ -51,7 +106,7 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
     # Spidermon still calls Spider.log(); nothing for a cfmon user to act on.
     warnings.filterwarnings("ignore", message=r"Spider\.log\(\) is deprecated",
                             category=ScrapyDeprecationWarning)
-    process = CrawlerProcess(crawl_settings(config, db_path, sites, **overrides))
+    process = _crawler_process(crawl_settings(config, db_path, sites, **overrides))
     crawler = process.create_crawler(MarketplaceSpider)
     process.crawl(crawler)
     process.start()

@@ -28,6 +28,8 @@ CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands st
 CFMON_RETRY_AFTER_ENABLED = True
 CFMON_RETRY_AFTER_MAX = 120.0  # seconds: a longer Retry-After is cut to this
 CFMON_RETRY_AFTER_TIMES = 3
+CFMON_PROGRESS = False  # the live table on a terminal; `cfmon crawl` turns it on for a TTY
+CFMON_PROGRESS_INTERVAL = 0.5  # seconds between redraws
 
 # -- politeness --------------------------------------------------------------------
 USER_AGENT = f"cfmon/{__version__} (+https://github.com/cfmon/cfmon; counterfeit monitor)"
@@ -66,7 +68,8 @@ MEDIA_ALLOW_REDIRECTS = True
 
 # -- run-level monitors (Spidermon; see crawler/monitors.py) ------------------------
 SPIDERMON_ENABLED = True
-EXTENSIONS = {"spidermon.contrib.scrapy.extensions.Spidermon": 500}
+EXTENSIONS = {"spidermon.contrib.scrapy.extensions.Spidermon": 500,
+              "crawler.progress.ProgressDisplay": 600}
 SPIDERMON_SPIDER_CLOSE_MONITORS = ("crawler.monitors.RunMonitors",)
 SPIDERMON_MIN_ITEMS = 1
 SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]

@@ -158,5 +158,6 @@ class SiteTally:
             "error_kinds": {k: {"count": e.count, "example": e.example}
                             for k, e in self.errors.items()},
             "complete": self.complete(finish_reason),
-            "failed": self.failure(),
+            # A crawl stopped early (Ctrl-C, a budget) is incomplete, not a failed site.
+            "failed": self.failure() if finish_reason == "finished" else None,
         }

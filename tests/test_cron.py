@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import struct
@@ -517,3 +518,112 @@ def test_a_stolen_photo_shown_second_is_matched_and_shown_to_the_reviewer(tmp_pa
     assert matched.endswith("/market/img/official.jpg") and shown == 1
     assert query(db, "SELECT image_url FROM listings")[0][0].endswith("/market/img/other.jpg")
     assert query(db, "SELECT count(*) FROM captures WHERE kind = 'image'") == [(2,)]
+
+
+# -- on a terminal: progress, Ctrl-C -------------------------------------------------
+
+def run_in_terminal(command: list[str], cwd: Path, db: Path, interrupts: int = 0,
+                    server: MockServer | None = None,
+                    timeout: float = 180) -> tuple[int, str, float]:
+    """Run ``command`` on a pseudo-terminal, as a person at a shell would; send
+    ``interrupts`` Ctrl-Cs (SIGINT) once the crawl is under way (its run recorded, a
+    product page asked for). Returns the exit code, what the terminal showed, and the
+    seconds from the first Ctrl-C to exit."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                               env=CFMON_ENV, start_new_session=True)
+    os.close(slave)
+    shown, sent, first_sent = b"", 0, None
+    asked_before = len(server.requested) if server is not None else 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.05)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not chunk:
+                break
+            shown += chunk
+        if sent < interrupts and _progress(db)[0] and server is not None and \
+                any("/market/p/" in path for path in server.requested[asked_before:]):
+            process.send_signal(signal.SIGINT)
+            first_sent = first_sent or time.monotonic()
+            sent += 1
+            time.sleep(0.3)
+    process.wait(timeout=30)
+    os.close(master)
+    waited = time.monotonic() - first_sent if first_sent else 0.0
+    return process.returncode, shown.decode("utf-8", "replace"), waited
+
+
+def test_a_crawl_on_a_terminal_shows_live_progress_per_site(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    for n in range(12):
+        market.add(f"p{n}", f"Camping chair {n}", "20.00", image="img/other.jpg")
+    market.publish()
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        code, shown, _ = run_in_terminal(
+            [CFMON, "crawl", "--config", str(write_config(tmp_path, server)), "--db", str(db)],
+            tmp_path, db)
+    assert code == 0, shown[-2000:]
+    assert "cfmon crawl: " in shown
+    for column in ("site", "pages", "listings", "flagged", "errors"):
+        assert column in shown
+    assert re.search(r"market\s*│\s*13\s*│\s*12\s*│\s*0\s*│\s*0", shown)  # the final counts
+    # Not on a terminal (cron, pipes): no table.
+    piped = crawl(tmp_path, write_config(tmp_path, server))
+    assert "cfmon crawl: " not in piped.stdout + piped.stderr
+
+
+def slow_market(tmp_path: Path) -> Market:
+    market = Market(tmp_path)
+    for n in range(10):
+        market.add(f"p{n}", f"Camping chair {n}", "20.00", image="img/other.jpg")
+    market.publish()
+    return market
+
+
+def test_ctrl_c_stops_within_seconds_keeping_what_was_read(tmp_path: Path) -> None:
+    market = slow_market(tmp_path)
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        config = write_config(tmp_path, server)
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+        for n in range(10):  # now every product page takes 20 s to answer
+            server.delays[f"/market/p/p{n}.html"] = 20
+        code, shown, waited = run_in_terminal(
+            [CFMON, "crawl", "--config", str(config), "--db", str(db)], tmp_path, db,
+            interrupts=1, server=server)
+    assert code == 1
+    assert "stopping: writing what was read so far (Ctrl-C again to stop at once)" in shown
+    assert "the crawl stopped early by Ctrl-C: listings read so far are stored, nothing was " \
+           "marked gone" in shown
+    assert waited < 12  # not the 20 s of the slow pages, nor their timeouts
+    assert query(db, "SELECT status, finish_reason FROM runs ORDER BY id") == \
+        [("finished", "finished"), ("failed", "shutdown")]
+    assert query(db, "SELECT count(*) FROM listings WHERE gone_at IS NOT NULL") == [(0,)]
+
+
+def test_a_second_ctrl_c_stops_at_once_with_nothing_half_written(tmp_path: Path) -> None:
+    market = slow_market(tmp_path)
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        config = write_config(tmp_path, server)
+        for n in range(10):
+            server.delays[f"/market/p/p{n}.html"] = 20
+        code, shown, waited = run_in_terminal(
+            [CFMON, "crawl", "--config", str(config), "--db", str(db)], tmp_path, db,
+            interrupts=2, server=server)
+        assert code != 0
+        assert "stopped at once; the next crawl marks this run interrupted" in shown
+        assert waited < 5
+        check_intact(db)
+        server.delays.clear()
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+    assert query(db, "SELECT status FROM runs ORDER BY id") == [("interrupted",), ("finished",)]

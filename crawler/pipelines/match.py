@@ -37,5 +37,5 @@ class MatchPipeline:
         if item.match.image_photo is not None:
             item.matched_image_url = photos[item.match.image_photo][0]
         if item.match.flagged:
-            Counters(self.crawler.stats).crawl(FLAGGED)
+            Counters(self.crawler.stats).count(item.site, FLAGGED)
         return item

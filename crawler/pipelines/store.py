@@ -58,7 +58,13 @@ class StorePipeline:
         return deferToThreadPool(reactor, self._pool, fn, *args)
 
     async def open_spider(self, spider: Any = None) -> None:
+        from twisted.internet import reactor
+
         self._pool.start()
+        # A second Ctrl-C stops the reactor without closing the spider: the write in
+        # progress still finishes (a whole transaction), then the thread ends, so the
+        # process can exit.
+        reactor.addSystemEventTrigger("during", "shutdown", self._stop_pool)
         sites = [s.name for s in self.crawler.spider.sites]
         photos = catalog_photos(self.config.products, str(self.config.path))
 
@@ -125,4 +131,8 @@ class StorePipeline:
         try:
             await maybe_deferred_to_future(self._in_thread(finishing))
         finally:
+            self._stop_pool()
+
+    def _stop_pool(self) -> None:
+        if self._pool.started:
             self._pool.stop()
