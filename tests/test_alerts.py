@@ -130,7 +130,8 @@ url = "a::attr(href)"
             webhook, controller.port, broken.replace("{server}", server.url)))
         result = crawl(tmp_path, config, "--quiet")
     assert result.returncode == 1
-    assert webhook.received[0]["failed_sites"] == {"down": "no page could be read (1 errors)"}
+    assert webhook.received[0]["failed_sites"] == {
+        "down": f"no page could be read (1 results pages failed: HTTP 500 at {server.url}/down/)"}
     assert inbox.messages[0]["Subject"] == "cfmon: 1 site failed"
 
 

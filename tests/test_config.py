@@ -11,6 +11,7 @@ from crawler.cli import main
 from crawler.config import load_config, parse_config
 from crawler.demo import demo_config_text
 from crawler.errors import ConfigError
+from tests.conftest import DEMO
 
 VALID = """
 [brand]
@@ -51,9 +52,9 @@ url = "xpath:./a/@href"
 
 
 @pytest.fixture
-def config_dir(tmp_path: Path, fixtures: Path) -> Path:
+def config_dir(tmp_path: Path) -> Path:
     (tmp_path / "catalog").mkdir()
-    shutil.copy(fixtures / "demo" / "catalog" / "trail-30.jpg", tmp_path / "catalog")
+    shutil.copy(DEMO / "brand" / "catalog" / "trail-30.jpg", tmp_path / "catalog")
     return tmp_path
 
 

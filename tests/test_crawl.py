@@ -87,7 +87,7 @@ def test_demo_images_are_hashed_once_with_thumbnails(demo_crawl) -> None:
 
 def test_demo_faults_are_logged_with_their_urls(demo_crawl) -> None:
     _, log, server = demo_crawl
-    assert f"product page failed (HTTP 404) at {server.url}/trendhub/p/removed-listing.html" in log
+    assert f"listing gone (HTTP 404) at {server.url}/trendhub/p/removed-listing.html" in log
     assert f"image skipped (HTTP 404) at {server.url}/bazaar/img/b12.jpg" in log
     assert f"price 'Call for price' has no readable amount at {server.url}/bazaar/item/b9" in log
 

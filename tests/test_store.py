@@ -84,8 +84,8 @@ def test_finish_run_records_counts_and_stats(store: Store) -> None:
     run = store.start_run("monitor.toml", ["bazaar"])
     store.write_batch([listing("http://m.test/1", 80), listing("http://m.test/2", 0)], run)
     store.finish_run(run, status="finished", finish_reason="finished",
-                     stats={"cfmon/pages": 3, "cfmon/errors/fetch": 1,
-                            "cfmon/sites/bazaar/errors/fetch": 1})
+                     stats={"cfmon/pages": 3, "cfmon/sites/bazaar/errors/product_fetch": 1},
+                     site_stats={"bazaar": {"pages": 3, "errors": 1}})
     row = store.db["runs"].get(run)
     assert (row["pages"], row["listings_seen"], row["listings_new"], row["flagged"],
             row["errors"]) == (3, 2, 2, 1, 1)
