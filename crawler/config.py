@@ -73,6 +73,8 @@ class CrawlOptions:
     # Let pages send cfmon to hosts on private or loopback addresses (off: a page
     # must not make cfmon fetch an internal address).
     allow_private_hosts: bool = False
+    # Seconds a write waits for another program's write lock on the database.
+    database_wait: float | None = None
 
 
 @dataclass(frozen=True)
@@ -404,7 +406,8 @@ class _Checker:
 
     def crawl(self, data: dict) -> CrawlOptions:
         keys = ("user_agent", "download_delay", "concurrent_requests_per_domain",
-                "autothrottle", "obey_robots", "timeout", "allow_private_hosts")
+                "autothrottle", "obey_robots", "timeout", "allow_private_hosts",
+                "database_wait")
         self.unknown_keys(data, keys, "crawl")
         return CrawlOptions(
             user_agent=self.string(data, "user_agent", "crawl.user_agent"),
@@ -417,6 +420,8 @@ class _Checker:
             timeout=self.number(data, "timeout", "crawl.timeout", low=1),
             allow_private_hosts=self.boolean(data, "allow_private_hosts",
                                              "crawl.allow_private_hosts", False),
+            database_wait=self.number(data, "database_wait", "crawl.database_wait", low=1,
+                                      high=3600),
         )
 
     def alerts(self, data: dict) -> Alerts:

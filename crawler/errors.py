@@ -34,6 +34,24 @@ class DatabaseError(CfmonError):
     exit_code = 2
 
 
+class DatabaseBusyError(CfmonError):
+    """Another program held the database's write lock for longer than cfmon waits."""
+
+    exit_code = 1
+
+
+class DiskFullError(CfmonError):
+    """The disk under the database is full: nothing of the write was kept."""
+
+    exit_code = 1
+
+
+class WriteFailedError(CfmonError):
+    """A crawl could not write what it read (database locked, disk full): it stopped."""
+
+    exit_code = 1
+
+
 class PageFileError(CfmonError):
     """A saved page given to `cfmon extract` cannot be read."""
 

@@ -47,3 +47,13 @@ class GoneListing:
     site: str
     url: str
     reason: str  # "HTTP 404"
+
+
+@dataclass
+class SeenListing:
+    """A listing whose card was on this run's results pages but whose own page could
+    not be read (an error other than 404/410, a block page): still listed, so seen."""
+
+    site: str
+    url: str
+    reason: str

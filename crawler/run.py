@@ -9,8 +9,9 @@ from typing import Any
 
 from crawler.catalog import catalog_photos
 from crawler.config import Config
+from crawler.errors import WriteFailedError
 from crawler.settings import crawl_settings
-from crawler.stats import RUN_ID
+from crawler.stats import RUN_ID, STORE_ERROR
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,11 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
     crawler = process.create_crawler(MarketplaceSpider)
     process.crawl(crawler)
     process.start()
-    run_id = crawler.stats.get_value(RUN_ID)
-    return read_run(db_path, run_id)
+    failure = crawler.stats.get_value(STORE_ERROR)
+    if failure:
+        raise WriteFailedError(f"the crawl stopped: {failure}. Listings not written are "
+                               "crawled again next time; nothing was marked gone")
+    return read_run(db_path, crawler.stats.get_value(RUN_ID))
 
 
 def read_run(db_path: str, run_id: int | None) -> RunSummary:

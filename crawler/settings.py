@@ -25,6 +25,7 @@ CFMON_IMAGES_ENABLED = True
 CFMON_IMAGES_PER_LISTING = 3  # photos fetched and matched per listing, the main one first
 CFMON_STORE_BATCH_SIZE = 50  # listings per write transaction
 CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands steadily
+CFMON_STORE_LOCK_WAIT = 60.0  # seconds a write waits for another program's write lock
 CFMON_RETRY_AFTER_ENABLED = True
 CFMON_RETRY_AFTER_MAX = 120.0  # seconds: a longer Retry-After is cut to this
 CFMON_RETRY_AFTER_TIMES = 3
@@ -97,6 +98,8 @@ def crawl_settings(config: Config, db_path: str, sites: list[str] | None = None,
         settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = crawl.concurrent_requests_per_domain
     if crawl.timeout is not None:
         settings["DOWNLOAD_TIMEOUT"] = crawl.timeout
+    if crawl.database_wait is not None:
+        settings["CFMON_STORE_LOCK_WAIT"] = crawl.database_wait
     settings["AUTOTHROTTLE_ENABLED"] = crawl.autothrottle
     settings["ROBOTSTXT_OBEY"] = crawl.obey_robots
     settings.update(overrides)

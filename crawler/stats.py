@@ -27,12 +27,15 @@ IMAGES_HASHED = "images_hashed"
 IMAGES_FAILED = "images_failed"
 MISSING_TITLE = "missing/title"
 MISSING_PRICE = "missing/price"
-TRUNCATED = "truncated"  # max_pages cut the results short
+TRUNCATED = "truncated"  # max_pages, a card limit or a budget cut the crawl of the site short
+BLOCKED = "blocked"  # product pages that were a captcha, bot check or login wall
 GONE = "gone"  # listing pages that answered 404/410
 
 # Crawl-wide values (``Counters.crawl`` / stats collector).
 RUN_ID = "cfmon/run_id"  # the runs.id of this crawl
 MONITORS_FAILED = "cfmon/monitors/failed"  # names of the Spidermon monitors that failed
+STORE_ERROR = "cfmon/store_error"  # why a write failed and the crawl stopped
+STORE_FAILED = "database_error"  # the finish reason of a crawl stopped by a failed write
 FLAGGED = "flagged"
 STORED = "stored"
 NEW = "new"
@@ -50,6 +53,9 @@ ERRORS: dict[str, str] = {
     "card_without_url": "listing cards had no URL",
     "bad_field": "fields could not be read",
     "product_page": "product pages could not be read",
+    "blocked": "product pages were block pages (captcha, bot check, login wall)",
+    "over_budget": "requests not made: over the site's budget",
+    "too_many_cards": "results pages had more cards than the limit",
     "redirect_loop": "redirect loops",
     "private_address": "requests refused (private address)",
 }
@@ -105,6 +111,7 @@ class SiteTally:
     images_failed: int = 0
     missing_title: int = 0
     truncated: int = 0
+    blocked: int = 0
     errors: dict[str, ErrorCount] = field(default_factory=dict)
 
     @classmethod
@@ -118,7 +125,8 @@ class SiteTally:
         return cls(site=site, pages=get(PAGES), cards=get(CARDS), listings=get(LISTINGS),
                    results_failed=get(RESULTS_FAILED), products_failed=get(PRODUCTS_FAILED),
                    images_hashed=get(IMAGES_HASHED), images_failed=get(IMAGES_FAILED),
-                   missing_title=get(MISSING_TITLE), truncated=get(TRUNCATED), errors=errors)
+                   missing_title=get(MISSING_TITLE), truncated=get(TRUNCATED),
+                   blocked=get(BLOCKED), errors=errors)
 
     @property
     def error_count(self) -> int:
@@ -146,14 +154,24 @@ class SiteTally:
         return None
 
     def complete(self, finish_reason: str | None) -> bool:
-        """Only a crawl that saw every results page may declare unseen listings gone."""
+        """Whether this crawl of the site may declare the listings it did not see gone.
+
+        Only when it saw everything: the crawl finished, every results page was read
+        (none failed, none cut off by max_pages, a card limit or a budget), and every
+        listing page answered (a 500, 503, 403, timeout or block page may be the
+        marketplace throttling us, or a seller faking a takedown; only 404/410 says a
+        listing is gone). The store also marks a site incomplete when any of its
+        listings could not be written.
+        """
         return (finish_reason == "finished" and self.listings > 0 and not self.results_failed
-                and not self.truncated and "no_listings" not in self.errors)
+                and not self.truncated and not self.products_failed and not self.blocked
+                and "no_listings" not in self.errors)
 
     def as_json(self, finish_reason: str | None) -> dict[str, Any]:
         return {
             "pages": self.pages, "cards": self.cards, "listings": self.listings,
             "images": self.images_hashed, "images_failed": self.images_failed,
+            "blocked": self.blocked,
             "errors": self.error_count,
             "error_kinds": {k: {"count": e.count, "example": e.example}
                             for k, e in self.errors.items()},

@@ -19,8 +19,9 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from crawler.catalog import catalog_photos
-from crawler.items import GoneListing, Listing
-from crawler.stats import NEW, RUN_ID, STORED, Counters, SiteTally
+from crawler.errors import CfmonError
+from crawler.items import GoneListing, Listing, SeenListing
+from crawler.stats import NEW, RUN_ID, STORE_ERROR, STORE_FAILED, STORED, Counters, SiteTally
 from crawler.store.writer import Store
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,14 @@ class StorePipeline:
         self.config = crawler.settings.get("CFMON_CONFIG")
         self.store: Store | None = None
         self.run_id: int | None = None
+        self.lock_wait = crawler.settings.getfloat("CFMON_STORE_LOCK_WAIT")
         self._batch: list[Listing] = []
         self._gone: list[GoneListing] = []
+        self._seen: list[SeenListing] = []
+        # Set when a write could not be made: the crawl stops, and the sites with
+        # listings that were not written are incomplete (nothing of them marked gone).
+        self._write_failure: str | None = None
+        self._unwritten: set[str] = set()
         self._site_counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._last_flush = time.monotonic()
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="cfmon-store")
@@ -69,16 +76,26 @@ class StorePipeline:
         photos = catalog_photos(self.config.products, str(self.config.path))
 
         def opening() -> int:
-            self.store = Store.open(self.db_path)
+            self.store = Store.open(self.db_path, self.lock_wait)
             self.store.sync_catalog(photos)
             return self.store.start_run(str(self.config.path.resolve()), sites)
 
-        self.run_id = await maybe_deferred_to_future(self._in_thread(opening))
+        try:
+            self.run_id = await maybe_deferred_to_future(self._in_thread(opening))
+        except CfmonError as exc:
+            self.crawler.stats.set_value(STORE_ERROR, str(exc))
+            raise
         self.crawler.stats.set_value(RUN_ID, self.run_id)
 
     async def process_item(self, item: Listing, spider: Any = None) -> Listing:
+        if self._write_failure is not None:
+            self._unwritten.add(item.site)  # the crawl is stopping: not written
+            return item
         if isinstance(item, GoneListing):
             self._gone.append(item)
+            return item
+        if isinstance(item, SeenListing):
+            self._seen.append(item)
             return item
         self._batch.append(item)
         due = time.monotonic() - self._last_flush >= self.flush_seconds
@@ -89,9 +106,29 @@ class StorePipeline:
     async def _flush(self) -> None:
         batch, self._batch = self._batch, []
         gone, self._gone = self._gone, []
+        seen, self._seen = self._seen, []
         self._last_flush = time.monotonic()
-        if self.store is None:
+        if self.store is None or self._write_failure is not None:
             return
+        try:
+            await self._write(batch, gone, seen)
+        except CfmonError as exc:
+            # Nothing of this batch was kept: the crawl stops, failed and loud, and no
+            # site whose listings were lost may have anything marked gone.
+            self._write_failure = str(exc)
+            self._unwritten.update(item.site for item in (*batch, *gone, *seen))
+            self.crawler.stats.set_value(STORE_ERROR, str(exc))
+            logger.error("stopping the crawl: %s", exc)
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason=STORE_FAILED))
+
+    async def _write(self, batch: list[Listing], gone: list[GoneListing],
+                     seen: list[SeenListing]) -> None:
+        assert self.store is not None
+        if seen:
+            await maybe_deferred_to_future(self._in_thread(
+                self.store.touch_seen, [s.url for s in seen], self.run_id))
         if batch:
             result = await maybe_deferred_to_future(
                 self._in_thread(self.store.write_batch, batch, self.run_id))
@@ -122,6 +159,8 @@ class StorePipeline:
                 site_stats[site] = {**SiteTally.from_stats(stats, site).as_json(reason),
                                     "new": counts["new"], "changed": counts["changed"],
                                     "gone": counts["gone"]}
+                if site in self._unwritten:
+                    site_stats[site]["complete"] = False
                 if site_stats[site]["complete"]:
                     site_stats[site]["gone"] += self.store.mark_missing(site, self.run_id)
             self.store.finish_run(self.run_id, status=status, finish_reason=reason,

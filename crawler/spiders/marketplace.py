@@ -18,10 +18,12 @@ from twisted.python.failure import Failure
 
 from crawler.config import Config, Site
 from crawler.evidence import Capture, capture_response
+from crawler.extract.blocked import blocked_reason
 from crawler.extract.page import Extracted, absolute_url, extract_card, extract_product
 from crawler.extract.selectors import select, select_text
-from crawler.items import GoneListing, Listing
+from crawler.items import GoneListing, Listing, SeenListing
 from crawler.stats import (
+    BLOCKED,
     CARDS,
     GONE,
     LISTINGS,
@@ -123,8 +125,10 @@ class MarketplaceSpider(scrapy.Spider):
                     self.counters.count(site.name, TRUNCATED)
 
     def parse_product(self, response: Response, site: Site, card: Extracted,
-                      found_on: str) -> Iterator[Listing]:
+                      found_on: str) -> Iterator[Listing | SeenListing]:
+        url = response.request.url if response.request else response.url
         if not self._is_page(response, site):
+            yield SeenListing(site.name, url, "not an HTML page")
             return
         self.counters.count(site.name, PAGES)
         try:
@@ -134,9 +138,18 @@ class MarketplaceSpider(scrapy.Spider):
             self.logger.exception("product page unreadable at %s", response.url)
             self.counters.error(site.name, "product_page", f"{exc} at {response.url}")
             self.counters.count(site.name, PRODUCTS_FAILED)
+            yield SeenListing(site.name, url, "unreadable page")
+            return
+        blocked = blocked_reason(response.css("title::text").get(),
+                                 response.xpath("string(//h1[1])").get(), extracted, card)
+        if blocked:
+            # Not the listing: its stored data and evidence stand; it is still listed.
+            self.logger.warning("blocked: %s at %s", blocked, response.url)
+            self.counters.error(site.name, "blocked", f"{blocked} at {response.url}")
+            self.counters.count(site.name, BLOCKED)
+            yield SeenListing(site.name, url, blocked)
             return
         extracted.merge(card, "card")
-        url = response.request.url if response.request else response.url
         yield self._listing(site, url, extracted, found_on, capture_response(response))
 
     def _listing(self, site: Site, url: str, extracted: Extracted, found_on: str,
@@ -188,7 +201,7 @@ class MarketplaceSpider(scrapy.Spider):
             return False
         return True
 
-    def on_error(self, failure: Failure) -> Iterator[GoneListing]:
+    def on_error(self, failure: Failure) -> Iterator[GoneListing | SeenListing]:
         request = failure.request  # type: ignore[attr-defined]
         site = request.meta.get("cfmon_site", "?")
         kind = request.meta.get("cfmon_kind", "page")
@@ -208,4 +221,6 @@ class MarketplaceSpider(scrapy.Spider):
         else:
             self.counters.error(site, "product_fetch", f"{what} at {request.url}")
             self.counters.count(site, PRODUCTS_FAILED)
+            # Its card was on this run's results page: still listed, whatever its page did.
+            yield SeenListing(site, request.url, what)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from crawler.errors import (
+    DatabaseBusyError,
     DatabaseError,
+    DiskFullError,
     NotFlaggedError,
     UnknownListingError,
     VerdictConflictError,
@@ -64,36 +67,74 @@ class CatalogPhoto:
     analysis: ImageAnalysis
 
 
+# Seconds a write waits for the database when another program holds its write lock
+# (DB Browser for SQLite until "Write Changes", Datasette or `cfmon verdict` writing).
+LOCK_WAIT = 60.0
+
+
 class Store:
-    def __init__(self, db: Database, path: str):
+    """Every write is one ``BEGIN IMMEDIATE`` transaction (``_transaction``): it takes the
+    write lock first, so SQLite's busy handler waits (retrying with backoff) up to
+    ``lock_wait`` seconds for another program to let go. A write that still cannot be
+    made raises DatabaseBusyError or DiskFullError, never passes silently: the caller
+    decides what the loss means (a crawl stops and marks nothing gone)."""
+
+    def __init__(self, db: Database, path: str, lock_wait: float = LOCK_WAIT):
         self.db = db
         self.path = path
+        self.lock_wait = lock_wait
+        # Blobs this Store wrote or found: a page shown for 10,000 cards is compressed
+        # and written once, not once per card.
+        self._blobs: set[str] = set()
 
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path, lock_wait: float = LOCK_WAIT) -> Store:
         """Open (creating if needed) and migrate the database at ``path``."""
         path = str(path)
         try:
-            conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            # isolation_level=None: no implicit transactions; each write says BEGIN IMMEDIATE.
+            conn = sqlite3.connect(path, check_same_thread=False, timeout=lock_wait,
+                                   isolation_level=None)
             db = Database(conn)
             # WAL lets a SQLite browser read while a crawl writes.
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
             migrations.apply(db)
+        except sqlite3.OperationalError as exc:
+            raise write_error(path, exc, lock_wait) from None
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"{path}: cannot open as a cfmon database ({exc}); "
                                 "give --db a new file name or an existing cfmon database"
                                 ) from None
-        return cls(db, path)
+        return cls(db, path, lock_wait)
 
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        conn = self.db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise write_error(self.path, exc, self.lock_wait) from None
+        self._pending_blobs: set[str] = set()
+        try:
+            yield
+            conn.execute("COMMIT")
+            self._blobs |= self._pending_blobs
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise write_error(self.path, exc, self.lock_wait) from None
+            raise
+
     # -- runs ------------------------------------------------------------------
 
     def start_run(self, config_path: str, sites: Sequence[str]) -> int:
-        with self.db.atomic():
+        with self._transaction():
             cursor = self.db.execute(
                 "INSERT INTO runs (started_at, status, config_path, sites) VALUES (?, ?, ?, ?)",
                 [utcnow(), "running", config_path, json.dumps(list(sites))])
@@ -109,7 +150,7 @@ class Store:
             {"run": run_id}).fetchone()
         errors = sum(site.get("errors", 0) for site in (site_stats or {}).values())
         pages = sum(site.get("pages", 0) for site in (site_stats or {}).values())
-        with self.db.atomic():
+        with self._transaction():
             self.db.execute(
                 """UPDATE runs SET finished_at = ?, status = ?, finish_reason = ?,
                        pages = ?, listings_seen = ?, listings_new = ?, flagged = ?,
@@ -123,7 +164,7 @@ class Store:
 
     def sync_catalog(self, photos: Iterable[CatalogPhoto]) -> None:
         now = utcnow()
-        with self.db.atomic():
+        with self._transaction():
             for photo in photos:
                 phash, dhash = photo.analysis.hashes.hex()
                 self.db.execute(
@@ -146,7 +187,7 @@ class Store:
         new = flagged = 0
         per_site: dict[str, dict[str, int]] = {}
         now = utcnow()
-        with self.db.atomic():
+        with self._transaction():
             last = self.db.execute(
                 "SELECT entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
             chain = [last[0] if last else GENESIS]
@@ -170,29 +211,38 @@ class Store:
     def mark_gone(self, urls_and_reasons: Sequence[tuple[str, str]]) -> int:
         """Listings whose own page answered 404/410 are gone, as of now."""
         now, gone = utcnow(), 0
-        with self.db.atomic():
+        with self._transaction():
             for url, reason in urls_and_reasons:
                 gone += self.db.execute(
                     "UPDATE listings SET gone_at = ?, gone_reason = ? "
                     "WHERE url = ? AND gone_at IS NULL", [now, reason, url]).rowcount
         return gone
 
+    def touch_seen(self, urls: Sequence[str], run_id: int) -> int:
+        """Listings shown on this run's results pages whose own pages could not be read:
+        still listed. Their data stays as last read; only when they were seen changes."""
+        now = utcnow()
+        with self._transaction():
+            return sum(self.db.execute(
+                "UPDATE listings SET last_seen = ?, last_run_id = ?, gone_at = NULL, "
+                "gone_reason = NULL WHERE url = ?", [now, run_id, url]).rowcount for url in urls)
+
     def mark_missing(self, site: str, run_id: int) -> int:
         """After a complete crawl of ``site``: its live listings this run did not see
         are gone."""
-        with self.db.atomic():
+        with self._transaction():
             return self.db.execute(
                 "UPDATE listings SET gone_at = ?, gone_reason = ? "
                 "WHERE site = ? AND gone_at IS NULL AND coalesce(last_run_id, 0) != ?",
                 [utcnow(), f"not listed in run {run_id}", site, run_id]).rowcount
 
     def set_exit_code(self, run_id: int, code: int) -> None:
-        with self.db.atomic():
+        with self._transaction():
             self.db.execute("UPDATE runs SET exit_code = ? WHERE id = ?", [code, run_id])
 
     def interrupt_stale_runs(self) -> int:
         """Runs still marked running belong to a crawl that was killed."""
-        with self.db.atomic():
+        with self._transaction():
             return self.db.execute(
                 "UPDATE runs SET status = 'interrupted', finish_reason = 'killed' "
                 "WHERE status = 'running'").rowcount
@@ -245,16 +295,19 @@ class Store:
     def _write_captures(self, listing_id: int, listing: Listing, run_id: int,
                         chain: list[str]) -> None:
         for capture in listing.captures:
-            if capture.body:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO blobs (sha256, size, encoding, media_type, data, "
-                    "stored_at) VALUES (?, ?, 'zlib', ?, ?, ?)",
-                    [capture.sha256, len(capture.body),
-                     (capture.headers.get("Content-Type") or [None])[0],
-                     compress(capture.body), utcnow()])
-            elif self.db.execute("SELECT 1 FROM blobs WHERE sha256 = ?",
-                                 [capture.sha256]).fetchone() is None:
-                continue  # bytes never reached the store (their first listing was dropped)
+            if capture.sha256 not in self._blobs:
+                stored = self.db.execute("SELECT 1 FROM blobs WHERE sha256 = ?",
+                                         [capture.sha256]).fetchone() is not None
+                if not stored and capture.body:
+                    self.db.execute(
+                        "INSERT INTO blobs (sha256, size, encoding, media_type, data, "
+                        "stored_at) VALUES (?, ?, 'zlib', ?, ?, ?)",
+                        [capture.sha256, len(capture.body),
+                         (capture.headers.get("Content-Type") or [None])[0],
+                         compress(capture.body), utcnow()])
+                elif not stored:
+                    continue  # bytes never reached the store (their first listing was dropped)
+                self._pending_blobs.add(capture.sha256)
             row = {"kind": capture.kind, "url": capture.url, "final_url": capture.final_url,
                    "status": capture.status, "headers": json.dumps(capture.headers, sort_keys=True),
                    "captured_at": capture.captured_at, "sha256": capture.sha256}
@@ -289,7 +342,7 @@ class Store:
         """
         lines = []
         now = utcnow()
-        with self.db.atomic():
+        with self._transaction():
             for listing_id in listing_ids:
                 listing = self.db.execute(
                     "SELECT l.site, l.title, m.score, "
@@ -376,6 +429,20 @@ class Store:
                           "reason": e.reason} for e in match.evidence]),
              image.distance if image else None,
              image.reference.photo if image else None, now, listing.matched_image_url])
+
+
+def write_error(path: str, exc: sqlite3.OperationalError, lock_wait: float) -> Exception:
+    """The user's words for a write SQLite refused."""
+    message = str(exc)
+    if "locked" in message or "busy" in message:
+        return DatabaseBusyError(
+            f"{path} is locked by another program for {lock_wait:.0f} s (DB Browser for "
+            "SQLite with unwritten changes, a crawl or a verdict being written); nothing "
+            "was written; close it or write its changes, then try again")
+    if "full" in message:
+        return DiskFullError(f"{path}: the disk is full ({message}); nothing was written; "
+                             "free some space, then run again")
+    return DatabaseError(f"{path}: cannot write ({message})")
 
 
 def _short(title: str | None, width: int = 60) -> str:
