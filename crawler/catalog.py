@@ -21,7 +21,7 @@ def catalog_photos(products: tuple[Product, ...], config_path: str) -> tuple[Cat
     for i, product in enumerate(products, 1):
         for path in product.images:
             try:
-                analysis = analyse_image(path.read_bytes())
+                analysis = analyse_image(path.read_bytes(), max_pixels=None)
             except (OSError, ImageError) as exc:
                 problems.append(f"products[{i}].images: {path}: {exc}")
                 continue

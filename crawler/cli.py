@@ -132,8 +132,9 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
         summary = run_crawl(config, db_path, list(sites) or None, **logging_settings)
         failed = summary.failed_sites()
         if summary.finish_reason != "finished":
-            why = "by Ctrl-C" if summary.finish_reason == "shutdown" else \
-                f"({summary.finish_reason})"
+            why = {"shutdown": "by Ctrl-C",
+                   "closespider_timeout": "at its time budget ([crawl] max_minutes)",
+                   }.get(summary.finish_reason or "", f"({summary.finish_reason})")
             failed.setdefault("(crawl)", f"early {why}: listings read so far are stored, "
                                          "nothing was marked gone")
         store = Store.open(db_path)

@@ -7,6 +7,7 @@ expected there.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from crawler.extract.selectors import SelectorSyntaxError, compile_selector
 
 RESULT_FIELDS = ("listing", "url", "title", "price", "image", "seller", "next_page")
 PRODUCT_FIELDS = ("title", "price", "currency", "image", "seller", "brand", "sku", "availability")
+# Upper bounds: a results page or a site past these is a trap or a config mistake.
+MAX_PAGES = 1000
+MAX_CARDS_PER_PAGE = 50_000
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -75,6 +79,10 @@ class CrawlOptions:
     allow_private_hosts: bool = False
     # Seconds a write waits for another program's write lock on the database.
     database_wait: float | None = None
+    # Budgets: a site past its own is left incomplete; the crawl stops at max_minutes.
+    site_max_requests: int | None = None
+    site_max_minutes: float | None = None
+    max_minutes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ class Site:
     results: dict[str, str]
     product: dict[str, str] | None = None
     max_pages: int = 10
+    # Cards read per results page; more are left out and the site counts as incomplete.
+    max_cards_per_page: int = 1000
     currency: str | None = None
     # Regex for the part of a listing URL's path that identifies the listing
     # ("/dp/\w{10}", "/itm/\d+"); the listing's URL becomes scheme://host + that part.
@@ -265,6 +275,10 @@ class _Checker:
             self.problem(where, f"expected {'an integer' if integer else 'a number'}, "
                                 f"got {_kind(value)}")
             return None
+        if not math.isfinite(value):
+            # TOML allows nan and inf; no setting of cfmon means anything with them.
+            self.problem(where, f"expected a finite number, got {value}")
+            return None
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
             self.problem(where, f"expected a number {bounds}, got {value}")
@@ -336,7 +350,7 @@ class _Checker:
                 continue
             self.unknown_keys(data, ("name", "msrp", "currency", "images", "aliases"), where)
             name = self.string(data, "name", f"{where}.name", required=True)
-            msrp = self.number(data, "msrp", f"{where}.msrp", low=0)
+            msrp = self.number(data, "msrp", f"{where}.msrp", low=0, high=1e9)
             currency = self.currency(data, "currency", f"{where}.currency")
             if msrp is not None and currency is None:
                 self.problem(f"{where}.currency", "missing; msrp needs a currency such as \"USD\"")
@@ -384,9 +398,9 @@ class _Checker:
             if not CURRENCY.match(code):
                 self.problem(where, "expected an ISO 4217 code such as EUR as the key")
                 continue
-            rate = self.number(data, code, where)
-            if rate is not None and rate <= 0:
-                self.problem(where, f"expected a positive number, got {rate}")
+            rate = self.number(data, code, where, high=1e6)
+            if rate is not None and rate < 1e-6:
+                self.problem(where, f"expected a positive number of at least 1e-06, got {rate}")
             elif rate is not None:
                 rates[code] = float(rate)
         return rates
@@ -407,21 +421,28 @@ class _Checker:
     def crawl(self, data: dict) -> CrawlOptions:
         keys = ("user_agent", "download_delay", "concurrent_requests_per_domain",
                 "autothrottle", "obey_robots", "timeout", "allow_private_hosts",
-                "database_wait")
+                "database_wait", "site_max_requests", "site_max_minutes", "max_minutes")
         self.unknown_keys(data, keys, "crawl")
         return CrawlOptions(
             user_agent=self.string(data, "user_agent", "crawl.user_agent"),
-            download_delay=self.number(data, "download_delay", "crawl.download_delay", low=0),
+            download_delay=self.number(data, "download_delay", "crawl.download_delay", low=0,
+                                       high=3600),
             concurrent_requests_per_domain=self.number(
                 data, "concurrent_requests_per_domain", "crawl.concurrent_requests_per_domain",
                 integer=True, low=1, high=64),
             autothrottle=self.boolean(data, "autothrottle", "crawl.autothrottle", True),
             obey_robots=self.boolean(data, "obey_robots", "crawl.obey_robots", True),
-            timeout=self.number(data, "timeout", "crawl.timeout", low=1),
+            timeout=self.number(data, "timeout", "crawl.timeout", low=1, high=3600),
             allow_private_hosts=self.boolean(data, "allow_private_hosts",
                                              "crawl.allow_private_hosts", False),
             database_wait=self.number(data, "database_wait", "crawl.database_wait", low=1,
                                       high=3600),
+            site_max_requests=self.number(data, "site_max_requests", "crawl.site_max_requests",
+                                          integer=True, low=1, high=10_000_000),
+            site_max_minutes=self.number(data, "site_max_minutes", "crawl.site_max_minutes",
+                                         low=0.1, high=7 * 24 * 60),
+            max_minutes=self.number(data, "max_minutes", "crawl.max_minutes", low=0.1,
+                                    high=7 * 24 * 60),
         )
 
     def alerts(self, data: dict) -> Alerts:
@@ -479,7 +500,8 @@ class _Checker:
 
     def site(self, data: dict, where: str) -> Site | None:
         self.unknown_keys(data, ("name", "start_urls", "search_url", "queries", "max_pages",
-                                 "currency", "listing_path", "results", "product"), where)
+                                 "max_cards_per_page", "currency", "listing_path", "results",
+                                 "product"), where)
         name = self.string(data, "name", f"{where}.name", required=True)
         if name and not SITE_NAME.match(name):
             self.problem(f"{where}.name", f"use letters, digits, '-', '_' or '.', got {name!r}")
@@ -497,7 +519,10 @@ class _Checker:
             self.problem(f"{where}.queries", "queries need a search_url with {query} in it")
         if not start_urls and "start_urls" not in data and not search_url:
             self.problem(where, "needs start_urls, or a search_url with {query}")
-        max_pages = self.number(data, "max_pages", f"{where}.max_pages", integer=True, low=1)
+        max_pages = self.number(data, "max_pages", f"{where}.max_pages", integer=True, low=1,
+                                high=MAX_PAGES)
+        max_cards = self.number(data, "max_cards_per_page", f"{where}.max_cards_per_page",
+                                integer=True, low=1, high=MAX_CARDS_PER_PAGE)
         listing_path = self.string(data, "listing_path", f"{where}.listing_path")
         if listing_path:
             try:
@@ -521,6 +546,7 @@ class _Checker:
             results=results,
             product=product,
             max_pages=max_pages or 10,
+            max_cards_per_page=max_cards or Site.max_cards_per_page,
             currency=currency,
             listing_path=listing_path,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -16,7 +17,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
-from crawler.stats import THROTTLED, Counters
+from crawler.stats import THROTTLED, TRUNCATED, Counters
 
 logger = logging.getLogger(__name__)
 
@@ -154,3 +155,52 @@ def _private(host: str, trusted: set[str]) -> str | None:
         if not address.is_global or address.is_multicast:
             return f"{host} resolves to {address}, a private or local address"
     return None
+
+
+class SiteBudgetMiddleware:
+    """A budget of requests and of time per site (CFMON_SITE_MAX_REQUESTS,
+    CFMON_SITE_MAX_MINUTES): one marketplace that never ends (endless pagination,
+    pages that each take a timeout) must not hold the crawl, and the database's lock,
+    for hours. Requests past the budget are not made; the site is then incomplete
+    (nothing of it marked gone) and the summary says why. The whole crawl has
+    Scrapy's CLOSESPIDER_TIMEOUT.
+    """
+
+    def __init__(self, crawler: Any, max_requests: int, max_seconds: float):
+        self.crawler = crawler
+        self.max_requests = max_requests
+        self.max_seconds = max_seconds
+        self._requests: dict[str, int] = {}
+        self._started: dict[str, float] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SiteBudgetMiddleware:
+        settings = crawler.settings
+        max_requests = settings.getint("CFMON_SITE_MAX_REQUESTS")
+        max_minutes = settings.getfloat("CFMON_SITE_MAX_MINUTES")
+        if max_requests <= 0 and max_minutes <= 0:
+            raise NotConfigured
+        return cls(crawler, max_requests, max_minutes * 60)
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        site = request.meta.get("cfmon_site")
+        if not site:
+            return None  # robots.txt: Scrapy's own
+        now = time.monotonic()
+        started = self._started.setdefault(site, now)
+        count = self._requests[site] = self._requests.get(site, 0) + 1
+        over = None
+        if self.max_requests > 0 and count > self.max_requests:
+            over = f"more than {self.max_requests} requests"
+        elif self.max_seconds > 0 and now - started > self.max_seconds:
+            over = f"more than {self.max_seconds / 60:g} minutes"
+        if over is None:
+            return None
+        counters = Counters(self.crawler.stats)
+        if self.crawler.stats.get_value(f"cfmon/sites/{site}/truncated_by_budget") is None:
+            self.crawler.stats.set_value(f"cfmon/sites/{site}/truncated_by_budget", over)
+            counters.count(site, TRUNCATED)
+            logger.warning("%s: over its budget (%s); its other requests are not made", site,
+                           over)
+        counters.error(site, "over_budget", f"{over}: {request.url} not fetched")
+        raise IgnoreRequest(f"over the budget of site {site}: {over}")

@@ -23,12 +23,16 @@ CFMON_DB = None  # path of the SQLite database
 CFMON_SITES = None  # names of the sites to crawl; None = all
 CFMON_IMAGES_ENABLED = True
 CFMON_IMAGES_PER_LISTING = 3  # photos fetched and matched per listing, the main one first
+CFMON_IMAGE_DECODES = 2  # images decoded at once (memory: see matchers.images.MAX_PIXELS)
 CFMON_STORE_BATCH_SIZE = 50  # listings per write transaction
 CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands steadily
 CFMON_STORE_LOCK_WAIT = 60.0  # seconds a write waits for another program's write lock
 CFMON_RETRY_AFTER_ENABLED = True
 CFMON_RETRY_AFTER_MAX = 120.0  # seconds: a longer Retry-After is cut to this
 CFMON_RETRY_AFTER_TIMES = 3
+CFMON_SITE_MAX_REQUESTS = 20_000  # requests per site per crawl (SiteBudgetMiddleware)
+CFMON_SITE_MAX_MINUTES = 120.0  # minutes per site per crawl
+CLOSESPIDER_TIMEOUT = 6 * 3600  # seconds for the whole crawl: the next cron run must get in
 CFMON_PROGRESS = False  # the live table on a terminal; `cfmon crawl` turns it on for a TTY
 CFMON_PROGRESS_INTERVAL = 0.5  # seconds between redraws
 
@@ -54,6 +58,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.RetryAfterMiddleware": 560,
     # Early, so that nothing is sent to a refused address, robots.txt included.
     "crawler.middlewares.PrivateAddressMiddleware": 50,
+    "crawler.middlewares.SiteBudgetMiddleware": 60,
 }
 REDIRECT_MAX_TIMES = 10
 DUPEFILTER_CLASS = "crawler.dupefilter.LoopReportingDupeFilter"
@@ -98,6 +103,12 @@ def crawl_settings(config: Config, db_path: str, sites: list[str] | None = None,
         settings["CONCURRENT_REQUESTS_PER_DOMAIN"] = crawl.concurrent_requests_per_domain
     if crawl.timeout is not None:
         settings["DOWNLOAD_TIMEOUT"] = crawl.timeout
+    if crawl.site_max_requests is not None:
+        settings["CFMON_SITE_MAX_REQUESTS"] = crawl.site_max_requests
+    if crawl.site_max_minutes is not None:
+        settings["CFMON_SITE_MAX_MINUTES"] = crawl.site_max_minutes
+    if crawl.max_minutes is not None:
+        settings["CLOSESPIDER_TIMEOUT"] = crawl.max_minutes * 60
     if crawl.database_wait is not None:
         settings["CFMON_STORE_LOCK_WAIT"] = crawl.database_wait
     settings["AUTOTHROTTLE_ENABLED"] = crawl.autothrottle

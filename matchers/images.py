@@ -74,15 +74,29 @@ def _to_int(value: imagehash.ImageHash) -> int:
     return int(str(value), 16)
 
 
-def decode(data: bytes) -> Image.Image:
-    """Decode image bytes to RGB at reduced scale; ImageError when they are not an image."""
+# Pixels decoded at most (after JPEG draft scaling, which makes large JPEGs cheap): a
+# 250 KB PNG can claim 9000x9000 pixels, about 1 GB once decoded and converted. Checked
+# from the header, before anything is decoded.
+MAX_PIXELS = 8_000_000
+
+
+def decode(data: bytes, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
+    """Decode image bytes to RGB at reduced scale; ImageError when they are not an image
+    or are larger than ``max_pixels`` (None: the brand's own reference photos, trusted
+    and analysed once, up to Pillow's decompression-bomb limit)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             image.draft("RGB", _DRAFT_SIZE)
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageError(f"image too large to analyse: {width}x{height} pixels "
+                                 f"(at most {max_pixels // 1_000_000} megapixels)")
             image = ImageOps.exif_transpose(image)
             image.load()
+    except ImageError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise ImageError(f"not a readable image: {exc}") from None
@@ -148,9 +162,9 @@ def query_variants(image: Image.Image) -> dict[str, ImageHashes]:
     return variants
 
 
-def analyse_image(data: bytes) -> ImageAnalysis:
+def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnalysis:
     """Hash (with variants) and thumbnail image bytes from a single decode."""
-    image = decode(data)
+    image = decode(data, max_pixels)
     variants = query_variants(image)
     return ImageAnalysis(
         sha256=hashlib.sha256(data).hexdigest(),
@@ -228,7 +242,7 @@ class ReferenceIndex:
         for product, source in photos:
             data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source.read()
             name = Path(source).name if isinstance(source, (str, Path)) else product
-            base = decode(data)
+            base = decode(data, max_pixels=None)
             for variant, image in (("original", base), ("mirrored", ImageOps.mirror(base))):
                 references.append(Reference(product, name, variant, hash_decoded(image)))
                 for crop in crops(image):

@@ -30,6 +30,7 @@ from decimal import Decimal
 from matchers.images import ImageHashes, ImageMatch, ReferenceIndex
 from matchers.price import price_ratio
 from matchers.text import (
+    TITLE_LIMIT,
     best_product,
     brand_style,
     find_brand,
@@ -129,7 +130,7 @@ class MatchResult:
 
 def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     evidence: list[Evidence] = []
-    title = facts.title or ""
+    title = (facts.title or "")[:TITLE_LIMIT]
     w = catalog.weights
 
     photo, image = _best_image(facts.image_hashes, catalog)

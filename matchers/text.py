@@ -100,8 +100,14 @@ class BrandMention:
     distance: int
 
 
+# Titles are under 1 KB in practice; a longer one is cut before matching, so that a
+# page cannot make matching slow (every matcher is linear in its input up to this).
+TITLE_LIMIT = 1000
+
+
 def find_brand(title: str, names: Sequence[str]) -> BrandMention | None:
     """The best mention of any brand name in ``title``, or None."""
+    title = title[:TITLE_LIMIT]
     # "Exact" is judged on the title as written (only NFKC and case folded): an
     # accent or a Cyrillic letter inside the brand name is a disguise.
     plain = _WORD.findall(unicodedata.normalize("NFKC", title.translate(_MARKS)).casefold())
@@ -134,9 +140,10 @@ def find_brand(title: str, names: Sequence[str]) -> BrandMention | None:
 
 def _as_written(title: str, compact: str) -> str:
     """The shortest run of the title's own words that normalizes to ``compact``, so a
-    reviewer sees "N0rdvik", not its folded form."""
+    reviewer sees "N0rdvik", not its folded form. A run is at most one word per letter
+    ("N o r d v i k"), which keeps this linear in the title's length."""
     raw = title.split()
-    for size in range(1, len(raw) + 1):
+    for size in range(1, min(len(raw), len(compact) + 1) + 1):
         for i in range(len(raw) - size + 1):
             piece = " ".join(raw[i:i + size])
             if normalize(piece).replace(" ", "") == compact:

@@ -27,6 +27,7 @@ from crawler.extract.structured import (
     price_candidates,
     read_structured,
     structured_fields,
+    unreadable_prices,
 )
 
 FIELDS = ("title", "price", "currency", "brand", "sku", "image", "seller", "availability")
@@ -115,6 +116,9 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
         out.offer(name, value, source)
     if out.values.get("price") is None:
         _choose_price(out, page, data, default_currency)
+    if out.values.get("price") is None:
+        for problem in unreadable_prices(data)[:1]:
+            out.problems["price"] = problem
 
     heuristic = heuristic_fields(page, url, default_currency)
     title = out.values.get("title")

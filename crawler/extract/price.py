@@ -38,6 +38,10 @@ _AMBIGUOUS = {
 _AMBIGUOUS_DEFAULT = {"$": "USD", "¥": "JPY", "rs": "INR"}
 
 
+# No listing costs more; a larger amount is a page's error or a trap.
+MAX_AMOUNT = Decimal("1e12")
+
+
 @dataclass(frozen=True)
 class ParsedPrice:
     amount: Decimal | None
@@ -53,18 +57,32 @@ def parse_price(text: str | None, default_currency: str | None = None) -> Parsed
     if currency is None and parsed.currency is None:
         currency = default_currency
     amount = parsed.amount
-    if amount is not None and amount < 0:
+    if amount is not None and (amount < 0 or not amount.is_finite() or amount > MAX_AMOUNT):
         amount = None
     return ParsedPrice(amount, currency)
 
 
+class AmountError(ValueError):
+    """A price that is present but is no finite amount (NaN, Infinity, 1e400)."""
+
+
 def parse_amount(value: object) -> Decimal | None:
-    """A structured-data price (number, or string with separators) as a Decimal."""
+    """A structured-data price (number, or string with separators) as a Decimal.
+
+    None when there is no price (or a negative one); AmountError when the page gives
+    a price that is not a finite amount: JSON allows NaN and Infinity, and a page can
+    use them to keep itself out of the price comparison."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return Decimal(str(value))
-    amount = Price.fromstring(str(value)).amount
+        amount = Decimal(str(value))
+    else:
+        text = str(value).strip().casefold()
+        if text.lstrip("+-") in ("nan", "inf", "infinity", "snan"):
+            raise AmountError(f"price {value!r} is not a finite amount")
+        amount = Price.fromstring(str(value)).amount
+    if amount is not None and (not amount.is_finite() or amount > MAX_AMOUNT):
+        raise AmountError(f"price {value!r} is not a finite amount")
     return amount if amount is None or amount >= 0 else None
 
 

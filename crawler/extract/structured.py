@@ -16,7 +16,7 @@ from typing import Any
 
 import extruct
 
-from crawler.extract.price import normalize_currency, parse_amount
+from crawler.extract.price import AmountError, normalize_currency, parse_amount
 
 logger = logging.getLogger(__name__)
 
@@ -144,18 +144,43 @@ def _offers(value: Any) -> Iterator[Offer]:
         currency = currency or normalize_currency(_text(spec.get("priceCurrency")))
     primary = None
     for raw in candidates:
-        amount = parse_amount(_text(raw) if not isinstance(raw, (int, float)) else raw)
+        amount = _amount(raw)
         if amount is not None and amount > 0:
             primary = Offer(amount, currency, _name(value.get("seller")))
             yield primary
             break
     # The top of a range is an offered price too; whether the page shows it decides.
     high = value.get("highPrice")
-    high = parse_amount(_text(high) if not isinstance(high, (int, float)) else high)
+    high = _amount(high)
     if high is not None and high > 0 and (primary is None or high != primary.price):
         yield Offer(high, currency, _name(value.get("seller")))
     if "offers" in value:  # AggregateOffer listing its offers
         yield from _offers(value["offers"])
+
+
+def _amount(raw: Any) -> Decimal | None:
+    """An offer's amount; one that is no finite number is no offer (see unreadable_prices)."""
+    try:
+        return parse_amount(_text(raw) if not isinstance(raw, (int, float)) else raw)
+    except AmountError:
+        return None
+
+
+def unreadable_prices(data: dict[str, list[Any]]) -> list[str]:
+    """Prices in the structured data that are present but no finite amount."""
+    problems = []
+    for product in _products(data.get("json-ld", []) + data.get("microdata", [])):
+        offers = _offer_field(product)
+        for offer in offers if isinstance(offers, list) else [offers]:
+            if not isinstance(offer, dict):
+                continue
+            for key in ("price", "lowPrice", "highPrice"):
+                raw = offer.get(key)
+                try:
+                    parse_amount(_text(raw) if not isinstance(raw, (int, float)) else raw)
+                except AmountError as exc:
+                    problems.append(str(exc))
+    return problems
 
 
 def _seller(offers: Any) -> str | None:
@@ -192,7 +217,7 @@ def _availability(offers: Any) -> str | None:
 def _opengraph_fields(og: dict) -> dict[str, Any]:
     amount = og.get("product:price:amount") or og.get("og:price:amount")
     currency = og.get("product:price:currency") or og.get("og:price:currency")
-    price = parse_amount(_text(amount))
+    price = _amount(amount)
     return {
         "title": strip_site_name(_text(og.get("og:title")), _text(og.get("og:site_name"))),
         "price": price if price else None,

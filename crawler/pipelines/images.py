@@ -24,6 +24,7 @@ from scrapy.pipelines.files import FilesPipeline
 from scrapy.pipelines.images import ImagesPipeline
 from scrapy.pipelines.media import MediaPipeline
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.threads import deferToThread
 
 from crawler.evidence import Capture, capture_response
@@ -88,7 +89,9 @@ class ListingImagesPipeline(ImagesPipeline):
 
     async def image_downloaded(self, response: Response, request: Request,
                                info: MediaPipeline.SpiderInfo, *, item: Any = None) -> str:
-        analysis = await maybe_deferred_to_future(deferToThread(analyse_image, response.body))
+        # In the thread pool, a few at a time: decoding is where memory goes.
+        analysis = await maybe_deferred_to_future(
+            self._decodes.run(deferToThread, analyse_image, response.body))
         self._analyses[request.url] = analysis
         return analysis.sha256
 
@@ -148,6 +151,7 @@ class ListingImagesPipeline(ImagesPipeline):
         self._failures: dict[str, str] = {}
         self._known = known_images(self.crawler.settings.get("CFMON_DB"))
         self._counters = Counters(self.crawler.stats)
+        self._decodes = DeferredSemaphore(self.crawler.settings.getint("CFMON_IMAGE_DECODES"))
 
     def item_completed(self, results: list, item: Any, info: MediaPipeline.SpiderInfo) -> Any:
         adapter = ItemAdapter(item)

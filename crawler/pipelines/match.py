@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
 
 from crawler.catalog import build_catalog
 from crawler.items import Listing
@@ -24,16 +26,18 @@ class MatchPipeline:
             raise NotConfigured("MatchPipeline needs CFMON_CONFIG")
         return cls(build_catalog(config, crawler.settings.get("CFMON_DB")), crawler)
 
-    def process_item(self, item: Listing, spider: Any = None) -> Listing:
+    async def process_item(self, item: Listing, spider: Any = None) -> Listing:
         if not isinstance(item, Listing):
             return item
         photos = ([(item.image_url, item.image)] if item.image is not None else []) + \
             list(item.extra_images)
         hashes = tuple(analysis.variants or analysis.hashes for _, analysis in photos)
-        item.match = score_listing(
-            ListingFacts(title=item.title, price=item.price, currency=item.currency,
-                         seller=item.seller, image_hashes=hashes),
-            self.catalog)
+        facts = ListingFacts(title=item.title, price=item.price, currency=item.currency,
+                             seller=item.seller, image_hashes=hashes)
+        # In the reactor's thread pool: a listing that is slow to match (a huge catalog,
+        # a hostile title) must not pause the downloads of every other site.
+        item.match = await maybe_deferred_to_future(
+            deferToThread(score_listing, facts, self.catalog))
         if item.match.image_photo is not None:
             item.matched_image_url = photos[item.match.image_photo][0]
         if item.match.flagged:

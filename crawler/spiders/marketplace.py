@@ -35,6 +35,7 @@ from crawler.stats import (
     TRUNCATED,
     Counters,
 )
+from matchers.text import TITLE_LIMIT
 
 
 class MarketplaceSpider(scrapy.Spider):
@@ -78,6 +79,14 @@ class MarketplaceSpider(scrapy.Spider):
         self.counters.count(site.name, PAGES)
         capture = capture_response(response)
         cards = select(response, site.results["listing"])
+        if len(cards) > site.max_cards_per_page:
+            self.logger.warning("%d listing cards at %s: reading the first %d (max_cards_per_page)",
+                                len(cards), response.url, site.max_cards_per_page)
+            self.counters.error(site.name, "too_many_cards",
+                                f"{len(cards)} cards at {response.url}, limit "
+                                f"{site.max_cards_per_page}")
+            self.counters.count(site.name, TRUNCATED)
+            cards = cards[: site.max_cards_per_page]
         self.counters.count(site.name, CARDS, len(cards))
         if not cards:
             self.logger.warning("no listings: selector %r matched nothing at %s",
@@ -167,10 +176,11 @@ class MarketplaceSpider(scrapy.Spider):
         photos = list(dict.fromkeys(u for u in [image, *(values.get("images") or [])] if u))
         photos = photos[: self.crawler.settings.getint("CFMON_IMAGES_PER_LISTING")]
         self.counters.count(site.name, LISTINGS)
+        title = values.get("title")
         return Listing(
             site=site.name,
             url=url,
-            title=values.get("title"),
+            title=title[:TITLE_LIMIT] if title else title,  # a 1 MB "title" is a trap
             price=values.get("price"),
             currency=values.get("currency"),
             seller=values.get("seller"),
