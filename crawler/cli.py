@@ -106,7 +106,7 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
     from crawler.lock import DatabaseLock
     from crawler.run import run_crawl
     from crawler.stats import MONITORS_FAILED, ErrorCount
-    from crawler.store.writer import Store
+    from crawler.store.writer import LOCK_WAIT, Store
 
     config = load_config(config_path)
     for name in sites:
@@ -123,8 +123,9 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
         source = click.get_current_context().get_parameter_source("log_level")
         if source is click.core.ParameterSource.DEFAULT:
             logging_settings["LOG_LEVEL"] = "WARNING"
+    lock_wait = config.crawl.database_wait or LOCK_WAIT
     with DatabaseLock(db_path, command=" ".join(["cfmon", *sys.argv[1:]])):
-        store = Store.open(db_path)
+        store = Store.open(db_path, lock_wait)
         interrupted = store.interrupt_stale_runs()
         store.close()
         if interrupted and not quiet:
@@ -137,7 +138,7 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
                    }.get(summary.finish_reason or "", f"({summary.finish_reason})")
             failed.setdefault("(crawl)", f"early {why}: listings read so far are stored, "
                                          "nothing was marked gone")
-        store = Store.open(db_path)
+        store = Store.open(db_path, lock_wait)
         store.set_exit_code(summary.run_id, 1 if failed else 0)
         store.close()
     click.echo(f"run {summary.run_id} {summary.status} ({summary.finish_reason}): "

@@ -40,6 +40,12 @@ class DatabaseBusyError(CfmonError):
     exit_code = 1
 
 
+class DatabaseWriteError(CfmonError):
+    """SQLite refused a write for another reason (an I/O error, a read-only file)."""
+
+    exit_code = 1
+
+
 class DiskFullError(CfmonError):
     """The disk under the database is full: nothing of the write was kept."""
 

@@ -50,18 +50,26 @@ class DatabaseLock:
         if previous.get("pid"):
             logger.warning("took over the lock left by pid %s (started %s), which is gone",
                            previous["pid"], previous.get("started_at"))
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({
-            "pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({
+                "pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }).encode(), 0)
+        except OSError as exc:
+            # The flock is the lock; who holds it is only for the message (a full disk
+            # is for the database writes to report).
+            logger.warning("could not note the lock's holder in %s: %s", self.path, exc)
         self._fd = fd
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)  # a clean exit leaves no holder behind
+            try:
+                os.ftruncate(self._fd, 0)  # a clean exit leaves no holder behind
+            except OSError:
+                pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -17,6 +17,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.server.requested.append(self.path)
+        self.server.times.append(time.monotonic())
         delay = self.server.delays.get(self.path.split("?")[0], self.server.delay)
         if delay:
             time.sleep(delay)
@@ -50,6 +51,7 @@ class MockServer(ThreadingHTTPServer):
     def __init__(self, root: Path):
         self.root = root
         self.requested: list[str] = []
+        self.times: list[float] = []  # when each request arrived (time.monotonic)
         # path -> (status, content type, body), every time
         self.faults: dict[str, tuple[int, str, bytes]] = {}
         # path -> responses (status, headers, body) served once each, in order

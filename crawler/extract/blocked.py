@@ -1,5 +1,5 @@
 """Pages that answer 200 but are not the listing: captcha, bot checks, consent and
-login walls, or a page that lost every field its card showed.
+login walls, or a page without a title, a price or an image.
 
 Marketplaces answer scrapers this way routinely. Such a page is a blocked fetch: it
 must not overwrite the listing's title, count as a change, or stand as its evidence;
@@ -30,8 +30,8 @@ def blocked_reason(page_title: str | None, heading: str | None, page: Extracted,
     for text in (page_title, heading):
         if text and WALL.search(text):
             return f"a block page ({' '.join(text.split())[:80]!r})"
-    had = [f for f in _FIELDS if card.values.get(f) not in (None, "")]
-    has = [f for f in _FIELDS if page.values.get(f) not in (None, "")]
-    if had and not has:
-        return f"the page shows none of the fields its card showed ({', '.join(had)})"
+    if not any(page.values.get(f) not in (None, "") for f in _FIELDS):
+        had = [f for f in _FIELDS if card.values.get(f) not in (None, "")]
+        shown = f" (its card showed {', '.join(had)})" if had else ""
+        return f"the page shows no title, price or image{shown}"
     return None

@@ -9,6 +9,7 @@ thread of its own).
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from sqlite_utils import Database
 from crawler.errors import (
     DatabaseBusyError,
     DatabaseError,
+    DatabaseWriteError,
     DiskFullError,
     NotFlaggedError,
     UnknownListingError,
@@ -439,10 +441,18 @@ def write_error(path: str, exc: sqlite3.OperationalError, lock_wait: float) -> E
             f"{path} is locked by another program for {lock_wait:.0f} s (DB Browser for "
             "SQLite with unwritten changes, a crawl or a verdict being written); nothing "
             "was written; close it or write its changes, then try again")
-    if "full" in message:
+    if "full" in message or (("I/O" in message or "disk" in message) and _disk_full(path)):
         return DiskFullError(f"{path}: the disk is full ({message}); nothing was written; "
                              "free some space, then run again")
-    return DatabaseError(f"{path}: cannot write ({message})")
+    return DatabaseWriteError(f"{path}: cannot write ({message}); nothing was written")
+
+
+def _disk_full(path: str) -> bool:
+    """SQLite reports a full disk as an I/O error when the WAL cannot grow."""
+    try:
+        return shutil.disk_usage(Path(path).resolve().parent).free < 1024 * 1024
+    except OSError:
+        return False
 
 
 def _short(title: str | None, width: int = 60) -> str:
