@@ -7,13 +7,13 @@ import json
 import logging
 import os
 import smtplib
-import sqlite3
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
 from crawler.config import Alerts
+from crawler.store.queries import new_flags
 
 logger = logging.getLogger(__name__)
 
@@ -24,17 +24,23 @@ class RunAlert:
     database: str
     new_flags: list[dict[str, Any]]
     failed_sites: dict[str, str]
+    # The custody chain's head after the run: a copy outside the database, for
+    # `cfmon verify --against`.
+    head: str | None = None
 
     @property
     def worth_sending(self) -> bool:
         return bool(self.new_flags or self.failed_sites)
 
     def as_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "database": self.database,
+        return {"run_id": self.run_id, "database": self.database, "head": self.head,
                 "new_flags": self.new_flags, "failed_sites": self.failed_sites}
 
     def as_text(self) -> str:
         lines = [f"cfmon run {self.run_id} on {self.database}"]
+        if self.head:
+            lines.append(f"evidence chain {self.head} (keep this line: cfmon verify "
+                         "--against checks it)")
         if self.failed_sites:
             lines.append("\nSites that failed:")
             lines += [f"  {site}: {why}" for site, why in self.failed_sites.items()]
@@ -48,25 +54,14 @@ class RunAlert:
         return "\n".join(lines) + "\n"
 
 
-def collect(db_path: str, run_id: int, min_score: int, failed_sites: dict[str, str]) -> RunAlert:
+def collect(db_path: str, run_id: int, min_score: int, failed_sites: dict[str, str],
+            head: str | None = None) -> RunAlert:
     """Listings first flagged during this run, with a score of at least ``min_score``."""
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        started = conn.execute("SELECT started_at FROM runs WHERE id = ?", [run_id]).fetchone()[0]
-        rows = conn.execute(
-            """SELECT l.id, l.site, l.url, l.title, l.price, l.currency, l.seller, m.score,
-                      m.product, m.reasons
-               FROM matches m JOIN listings l ON l.id = m.listing_id
-               WHERE m.run_id = ? AND m.flagged = 1 AND m.score >= ?
-                 AND m.first_flagged_at >= ?
-               ORDER BY m.score DESC, l.id""", [run_id, min_score, started]).fetchall()
-    finally:
-        conn.close()
+    rows = new_flags(db_path, run_id, min_score)
     flags = [{**{k: row[k] for k in ("id", "site", "url", "title", "price", "currency",
                                      "seller", "score", "product")},
               "reasons": (row["reasons"] or "").splitlines()} for row in rows]
-    return RunAlert(run_id, db_path, flags, failed_sites)
+    return RunAlert(run_id, db_path, flags, failed_sites, head)
 
 
 def send(alert: RunAlert, alerts: Alerts) -> list[str]:

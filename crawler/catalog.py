@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from crawler.config import Config, Product
 from crawler.errors import ConfigError
-from crawler.store.queries import read_rows
+from crawler.store.queries import counterfeit_photos, counterfeit_sellers
 from crawler.store.writer import CatalogPhoto
 from matchers.images import ImageError, ImageHashes, Reference, ReferenceIndex, analyse_image
 from matchers.score import WEIGHTS, Catalog, CatalogProduct
@@ -63,16 +63,8 @@ def known_counterfeits(db_path: str | None, official: ReferenceIndex, image_scor
     photo is already a reference, and treating it as a counterfeit's photo would flag
     every genuine reseller that shows it.
     """
-    rows = read_rows(db_path, """
-        SELECT l.id, m.product, i.phash, i.dhash
-        FROM verdicts v JOIN listings l ON l.id = v.listing_id
-        JOIN images i ON i.url = l.image_url
-        LEFT JOIN matches m ON m.listing_id = l.id
-        WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
-          AND v.verdict = 'counterfeit' AND i.phash IS NOT NULL""",
-                     what="known counterfeits")
     known = []
-    for listing_id, product, phash, dhash in rows:
+    for listing_id, product, phash, dhash in counterfeit_photos(db_path):
         hashes = ImageHashes.from_hex(phash, dhash)
         nearest = official.nearest(hashes)
         if nearest is not None and nearest.score <= image_score:
@@ -87,14 +79,8 @@ def known_counterfeits(db_path: str | None, official: ReferenceIndex, image_scor
 def flagged_sellers(db_path: str | None) -> dict[str, str]:
     """Sellers with a listing a reviewer confirmed counterfeit: normalized name ->
     what to tell the reviewer ("confirmed counterfeit #12")."""
-    rows = read_rows(db_path, """
-        SELECT l.seller, min(l.id), count(*), max(l.gone_at) FROM verdicts v
-        JOIN listings l ON l.id = v.listing_id
-        WHERE v.id = (SELECT max(id) FROM verdicts WHERE listing_id = v.listing_id)
-          AND v.verdict = 'counterfeit' AND l.seller IS NOT NULL
-        GROUP BY l.seller""", what="seller history")
     out = {}
-    for seller, first_id, count, gone_at in rows:
+    for seller, first_id, count, gone_at in counterfeit_sellers(db_path):
         more = f" and {count - 1} more" if count > 1 else ""
         # After a takedown, the seller's next listing is the likely re-listing.
         down = f", taken down {gone_at[:10]}: a re-listing?" if gone_at else ""

@@ -139,8 +139,11 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
             failed.setdefault("(crawl)", f"early {why}: listings read so far are stored, "
                                          "nothing was marked gone")
         store = Store.open(db_path, lock_wait)
-        store.set_exit_code(summary.run_id, 1 if failed else 0)
-        store.close()
+        try:
+            store.set_exit_code(summary.run_id, 1 if failed else 0)
+            head = _anchor(store, f"run {summary.run_id}", config.evidence.timestamp_url)
+        finally:
+            store.close()
     click.echo(f"run {summary.run_id} {summary.status} ({summary.finish_reason}): "
                f"{summary.pages} pages, {summary.listings_seen} listings "
                f"({summary.listings_new} new), {summary.flagged} flagged, "
@@ -151,6 +154,8 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
                    + ("" if st.get("complete") else " (incomplete: nothing marked gone)"))
         for kind, error in st.get("error_kinds", {}).items():
             click.echo(f"    {ErrorCount(**error).describe(kind)}")
+    if head is not None:
+        click.echo(str(head))  # keep a copy: `cfmon verify --against` checks it later
     monitors = summary.stats.get(MONITORS_FAILED)
     if monitors:
         click.echo(f"warning: run monitors failed: {monitors} (see the crawl log)", err=True)
@@ -160,7 +165,8 @@ def crawl(config_path: str, db_path: str, sites: tuple[str, ...], log_level: str
     if config.alerts.enabled:
         from crawler.alerts import collect, send
 
-        alert = collect(db_path, summary.run_id, config.alerts.min_score, failed)
+        alert = collect(db_path, summary.run_id, config.alerts.min_score, failed,
+                        str(head) if head else None)
         if alert.worth_sending:
             for problem in send(alert, config.alerts):
                 click.echo(f"warning: alert not sent: {problem}", err=True)
@@ -315,6 +321,26 @@ existing_db = click.option(
     help="A database written by `cfmon crawl`.")
 
 
+def _anchor(store, reason: str, timestamp_url: str | None):
+    """Record the chain's head (and time-stamp it where configured); returns it. A TSA
+    that cannot be reached is a warning: the head is still recorded and printed."""
+    from crawler.errors import TimestampError
+    from crawler.evidence import chain_head
+    from crawler.timestamp import head_message, request_token, shown_url
+
+    head = chain_head(store.db.conn)
+    if head is None:
+        return None
+    token = None
+    if timestamp_url:
+        try:
+            token = request_token(timestamp_url, head_message(head.entry, head.hash))
+        except TimestampError as exc:
+            click.echo(f"warning: head not time-stamped: {exc}", err=True)
+    return store.record_head(reason, shown_url(timestamp_url) if timestamp_url and token else None,
+                             token)
+
+
 def _existing(db_path: str) -> str:
     from crawler.errors import DatabaseError
 
@@ -365,40 +391,80 @@ def verdict(db_path: str, listing_ids: tuple[int, ...], verdict: str, note: str 
         lines = store.add_verdicts(list(listing_ids), verdict, note=note,
                                    decided_by=decided_by or getpass.getuser(), replace=replace,
                                    force=force)
+        head = _anchor(store, "verdicts on " + ", ".join(map(str, listing_ids)), None)
     finally:
         store.close()
     for line in lines:
         click.echo(line)
+    if head is not None:
+        click.echo(str(head))
 
 
 @main.command()
 @existing_db
-def verify(db_path: str) -> None:
-    """Recompute every evidence hash and the custody chain.
+@click.option("--against", "heads", multiple=True, metavar="'N HASH'",
+              help="A head printed earlier (after a crawl, a verdict, in an alert): fail "
+                   "unless the chain still holds entry N with that hash and only extends it.")
+@click.option("--tsa-ca", type=click.Path(dir_okay=False, exists=True),
+              help="The Time-Stamp Authority's CA certificate (PEM): check every stored "
+                   "RFC 3161 token, and the chain against each time-stamped head.")
+def verify(db_path: str, heads: tuple[str, ...], tsa_ca: str | None) -> None:
+    """Recompute every evidence hash and the custody chain, both ways.
 
-    Exits 0 when every stored page, image, capture and log entry matches its hash;
-    otherwise exits 1 and names the first record that does not (then the others).
+    Every blob against its SHA-256; every capture and verdict against its custody-log
+    entry and every entry against its record; the chain link by link. With --against,
+    a head kept outside the database: truncation, a consistent rewrite and back-dated
+    appends since then fail. With --tsa-ca, every time-stamped head likewise, and its
+    token. Exits 0 when all holds, 1 naming the first problem (then the others). The
+    last line is the current head: `head <entry> <sha256>`.
 
     Example:
 
-        cfmon verify --db cfmon.db
+        cfmon verify --db cfmon.db --against '1207 3f2a...c9'
     """
-    from crawler.errors import VerifyError
-    from crawler.evidence import verify as verify_db
+    from itertools import islice
 
+    from crawler.errors import VerifyError
+    from crawler.evidence import Head, Problem, chain_head, check_against
+    from crawler.evidence import verify as verify_db
+    from crawler.store.queries import evidence_counts, timestamped_heads
+    from crawler.timestamp import check_token, head_message, read_ca
+
+    try:
+        anchors = [Head.parse(h) for h in heads]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--against") from None
     conn = _connect(db_path)
     try:
-        problems = list(verify_db(conn))
-        counts = conn.execute("SELECT (SELECT count(*) FROM blobs), "
-                              "(SELECT count(*) FROM captures), "
-                              "(SELECT count(*) FROM custody_log)").fetchone()
+        problems = list(islice(verify_db(conn), 100))
+        for anchor in anchors:
+            problems += check_against(conn, anchor)
+        stamped = 0
+        if tsa_ca:
+            ca = read_ca(tsa_ca)
+            for row in timestamped_heads(conn):
+                where = f"chain_heads {row['id']}"
+                try:
+                    when = check_token(row["token"], head_message(row["entry_id"],
+                                                                  row["entry_hash"]), ca)
+                except CfmonError as exc:
+                    problems.append(Problem(where, str(exc)))
+                    continue
+                stamped += 1
+                problems += check_against(conn, Head(row["entry_id"], row["entry_hash"]))
+                click.echo(f"time-stamped: head {row['entry_id']} at {when.isoformat()}")
+        counts = evidence_counts(conn)
+        head = chain_head(conn)
     finally:
         conn.close()
     if problems:
         rest = "".join(f"\n  {p}" for p in problems[1:])
         raise VerifyError(f"{db_path}: first mismatch: {problems[0]}{rest}")
     click.echo(f"{db_path}: ok: {counts[0]} blobs, {counts[1]} captures, "
-               f"{counts[2]} custody log entries verified")
+               f"{counts[2]} custody log entries verified"
+               + (f", against {len(anchors)} earlier head(s)" if anchors else "")
+               + (f", {stamped} time-stamp token(s)" if tsa_ca else ""))
+    click.echo(str(head) if head else "head 0 " + "0" * 64)
 
 
 @main.command()

@@ -108,6 +108,14 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class EvidenceOptions:
+    # An RFC 3161 Time-Stamp Authority: the chain's head is time-stamped after each run.
+    timestamp_url: str | None = None
+    # Its CA certificate (PEM), to check tokens (`cfmon verify`).
+    timestamp_ca: Path | None = None
+
+
+@dataclass(frozen=True)
 class Site:
     name: str
     start_urls: tuple[str, ...]
@@ -135,6 +143,7 @@ class Config:
     matching: Matching = field(default_factory=Matching)
     crawl: CrawlOptions = field(default_factory=CrawlOptions)
     alerts: Alerts = field(default_factory=Alerts)
+    evidence: EvidenceOptions = field(default_factory=EvidenceOptions)
 
     def site(self, name: str) -> Site:
         for site in self.sites:
@@ -315,19 +324,21 @@ class _Checker:
     # -- sections --------------------------------------------------------------
 
     def config(self, data: dict, path: Path) -> Config | None:
-        self.unknown_keys(data, ("brand", "products", "matching", "crawl", "alerts", "sites"), "")
+        self.unknown_keys(data, ("brand", "products", "matching", "crawl", "alerts", "evidence",
+                                 "sites"), "")
         brand = self.brand(self.table(data, "brand", "brand", required=True))
         products = self.products(data.get("products", []))
         matching = self.matching(self.table(data, "matching", "matching") or {})
         crawl = self.crawl(self.table(data, "crawl", "crawl") or {})
         alerts = self.alerts(self.table(data, "alerts", "alerts") or {})
+        evidence = self.evidence(self.table(data, "evidence", "evidence") or {})
         if brand is not None:
             self.default_queries = (brand.name, *(p.name for p in products))
         sites = self.sites(data.get("sites"))
         if self.problems or brand is None:
             return None
         return Config(path=path, brand=brand, products=products, sites=sites,
-                      matching=matching, crawl=crawl, alerts=alerts)
+                      matching=matching, crawl=crawl, alerts=alerts, evidence=evidence)
 
     def brand(self, data: dict | None) -> Brand | None:
         if data is None:
@@ -472,6 +483,17 @@ class _Checker:
                     password_env=self.string(table, "password_env", f"{where}.password_env"))
         return Alerts(min_score=70 if min_score is None else min_score, webhook=webhook,
                       email=email)
+
+    def evidence(self, data: dict) -> EvidenceOptions:
+        self.unknown_keys(data, ("timestamp_url", "timestamp_ca"), "evidence")
+        url = self.string(data, "timestamp_url", "evidence.timestamp_url")
+        if url:
+            url = self.url(url, "evidence.timestamp_url")
+        ca = self.string(data, "timestamp_ca", "evidence.timestamp_ca")
+        ca_path = (self.base / ca).resolve() if ca else None
+        if ca_path is not None and not ca_path.is_file():
+            self.problem("evidence.timestamp_ca", f"no such file {ca!r} (looked for {ca_path})")
+        return EvidenceOptions(timestamp_url=url, timestamp_ca=ca_path)
 
     def sites(self, value: Any) -> tuple[Site, ...]:
         if value is None:

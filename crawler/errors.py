@@ -58,6 +58,12 @@ class WriteFailedError(CfmonError):
     exit_code = 1
 
 
+class TimestampError(CfmonError):
+    """A time-stamp token could not be had from the TSA, or does not verify."""
+
+    exit_code = 1
+
+
 class PageFileError(CfmonError):
     """A saved page given to `cfmon extract` cannot be read."""
 

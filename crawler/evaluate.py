@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from crawler.catalog import build_catalog
 from crawler.config import Config
 from crawler.errors import LabelsError
+from crawler.store.queries import listings_with_photos
 from matchers.images import ImageHashes
 from matchers.score import ListingFacts, MatchResult, score_listing
 
@@ -78,20 +79,7 @@ def load_labels(path: str | Path) -> dict[str, tuple[bool, str]]:
 
 def evaluate(config: Config, db_path: str, labels: dict[str, tuple[bool, str]]) -> Evaluation:
     catalog = build_catalog(config, db_path)
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = conn.execute(
-            "SELECT id, url, title, price, currency, seller, image_url FROM listings").fetchall()
-        # Every photo a listing was seen with (its captures), the main one first.
-        photos: dict[int, list[sqlite3.Row]] = {}
-        for photo in conn.execute(
-                "SELECT DISTINCT c.listing_id, i.url, i.phash, i.dhash, i.variants "
-                "FROM captures c JOIN images i ON i.url = c.url "
-                "WHERE c.kind = 'image' AND i.phash IS NOT NULL ORDER BY c.id"):
-            photos.setdefault(photo["listing_id"], []).append(photo)
-    finally:
-        conn.close()
+    rows, photos = listings_with_photos(db_path)
     by_key = {}
     for row in rows:
         parts = urlsplit(row["url"])

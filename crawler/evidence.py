@@ -17,7 +17,7 @@ import sqlite3
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 GENESIS = "0" * 64  # prev_hash of the first entry
@@ -88,6 +88,20 @@ def capture_content(capture_id: int, listing_url: str, row: dict[str, Any]) -> d
     }
 
 
+def verdict_content(row: dict[str, Any]) -> dict[str, Any]:
+    """What the custody log records of a verdict: the whole decision."""
+    return {
+        "verdict_id": row["id"],
+        "listing_id": row["listing_id"],
+        "listing_url": row["listing_url"],
+        "verdict": row["verdict"],
+        "note": row["note"],
+        "decided_by": row["decided_by"],
+        "decided_at": row["decided_at"],
+        "replaces_id": row["replaces_id"],
+    }
+
+
 @dataclass(frozen=True)
 class Problem:
     where: str  # "blobs 3f2a...", "captures 12", "custody_log 7"
@@ -98,8 +112,10 @@ class Problem:
 
 
 def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
-    """Recompute every hash; yield each record whose content or chain does not match,
-    in the order blobs, captures, custody log."""
+    """Recompute every hash, both ways: each blob against its SHA-256; each capture and
+    verdict against its custody-log entry, and each entry against the record it names
+    (a record deleted while its entry stayed is named too); then the chain, entry by
+    entry. Streams: memory does not grow with the database."""
     conn.row_factory = sqlite3.Row
     for row in conn.execute("SELECT sha256, size, data FROM blobs ORDER BY rowid"):
         try:
@@ -110,20 +126,38 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
         if sha256_hex(data) != row["sha256"] or len(data) != row["size"]:
             yield Problem(f"blobs {row['sha256']}",
                           f"content hashes to {sha256_hex(data)} ({len(data)} bytes)")
-    logged = {}
-    for row in conn.execute("SELECT id, capture_id, content FROM custody_log "
-                            "WHERE capture_id IS NOT NULL"):
-        logged[row["capture_id"]] = row["content"]
+    # records -> log
     for row in conn.execute(
-            "SELECT c.*, l.url AS listing_url FROM captures c "
-            "LEFT JOIN listings l ON l.id = c.listing_id ORDER BY c.id"):
-        content = canonical(capture_content(row["id"], row["listing_url"], dict(row)))
-        if row["id"] not in logged:
+            "SELECT c.*, l.url AS listing_url, g.content AS logged, "
+            "(SELECT 1 FROM blobs b WHERE b.sha256 = c.sha256) AS has_bytes "
+            "FROM captures c LEFT JOIN listings l ON l.id = c.listing_id "
+            "LEFT JOIN custody_log g ON g.capture_id = c.id ORDER BY c.id"):
+        if row["logged"] is None:
             yield Problem(f"captures {row['id']}", "has no custody log entry")
-        elif logged[row["id"]] != content:
+        elif row["logged"] != canonical(capture_content(row["id"], row["listing_url"], dict(row))):
             yield Problem(f"captures {row['id']}", "differs from its custody log entry")
-        if conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [row["sha256"]]).fetchone() is None:
+        if row["has_bytes"] is None:
             yield Problem(f"captures {row['id']}", f"its bytes {row['sha256']} are missing")
+    for row in conn.execute(
+            "SELECT v.*, l.url AS listing_url, g.content AS logged FROM verdicts v "
+            "LEFT JOIN listings l ON l.id = v.listing_id "
+            "LEFT JOIN custody_log g ON g.verdict_id = v.id ORDER BY v.id"):
+        if row["logged"] is None:
+            yield Problem(f"verdicts {row['id']}", "has no custody log entry (recorded "
+                          "outside cfmon, or inserted by hand)")
+        elif row["logged"] != canonical(verdict_content(dict(row))):
+            yield Problem(f"verdicts {row['id']}", "differs from its custody log entry")
+    # log -> records
+    for row in conn.execute(
+            "SELECT g.id, g.kind, g.capture_id, g.verdict_id FROM custody_log g "
+            "LEFT JOIN captures c ON c.id = g.capture_id "
+            "LEFT JOIN verdicts v ON v.id = g.verdict_id "
+            "WHERE (g.kind = 'capture' AND c.id IS NULL) "
+            "   OR (g.kind = 'verdict' AND v.id IS NULL) "
+            "   OR g.kind NOT IN ('capture', 'verdict') ORDER BY g.id"):
+        record = f"capture {row['capture_id']}" if row["kind"] == "capture" else \
+            f"verdict {row['verdict_id']}" if row["kind"] == "verdict" else f"kind {row['kind']!r}"
+        yield Problem(f"custody_log {row['id']}", f"records {record}, which is missing")
     prev = GENESIS
     for row in conn.execute("SELECT id, content, content_sha256, prev_hash, entry_hash "
                             "FROM custody_log ORDER BY id"):
@@ -135,3 +169,66 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
         if entry_hash(row["prev_hash"], row["content_sha256"]) != row["entry_hash"]:
             yield Problem(where, "entry_hash does not match prev_hash + content_sha256")
         prev = row["entry_hash"]
+
+
+@dataclass(frozen=True)
+class Head:
+    """The chain's last entry: what a copy kept outside the database pins."""
+
+    entry: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"head {self.entry} {self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Head:
+        parts = text.replace("head", "", 1).split() if text.startswith("head") else text.split()
+        if len(parts) != 2 or not parts[0].isdigit() or len(parts[1]) != 64:
+            raise ValueError(f"expected '<entry number> <sha256 hex>', got {text!r}")
+        return cls(int(parts[0]), parts[1].lower())
+
+
+def chain_head(conn: sqlite3.Connection) -> Head | None:
+    row = conn.execute("SELECT id, entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
+    return Head(row[0], row[1]) if row else None
+
+
+# Entries after an anchored head may carry earlier times than the head's own (a results
+# page captured at a crawl's start is written hours later), but not by more than this.
+_LATE_WRITE = timedelta(days=1)
+
+
+def check_against(conn: sqlite3.Connection, head: Head) -> Iterator[Problem]:
+    """Whether today's chain still holds ``head`` (seen earlier, kept elsewhere) and only
+    extends it: truncation, a consistent rewrite and a back-dated append all fail here.
+    (The chain's own links are checked by ``verify``.)"""
+    row = conn.execute("SELECT entry_hash, content FROM custody_log WHERE id = ?",
+                       [head.entry]).fetchone()
+    if row is None:
+        last = chain_head(conn)
+        yield Problem(f"custody_log {head.entry}", "is missing: the chain ends at "
+                      f"{last.entry if last else 0}, so entries were removed")
+        return
+    if row[0] != head.hash:
+        yield Problem(f"custody_log {head.entry}", f"hashes to {row[0]}, not {head.hash}: "
+                      "the chain was rewritten since that head")
+        return
+    anchored = _content_time(row[1])
+    if anchored is None:
+        return
+    for entry_id, content in conn.execute("SELECT id, content FROM custody_log WHERE id > ? "
+                                          "ORDER BY id", [head.entry]):
+        when = _content_time(content)
+        if when is not None and when < anchored - _LATE_WRITE:
+            yield Problem(f"custody_log {entry_id}", f"dated {when.isoformat()}, before the "
+                          f"anchored head ({anchored.isoformat()}): appended back-dated")
+
+
+def _content_time(content: str) -> datetime | None:
+    try:
+        data = json.loads(content)
+        text = data.get("captured_at") or data.get("decided_at")
+        return datetime.fromisoformat(text) if text else None
+    except (ValueError, TypeError, AttributeError):
+        return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ from crawler.config import Config
 from crawler.errors import WriteFailedError
 from crawler.settings import crawl_settings
 from crawler.stats import RUN_ID, STORE_ERROR
+from crawler.store.queries import run_row
 
 
 @dataclass(frozen=True)
@@ -119,15 +119,7 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
 
 
 def read_run(db_path: str, run_id: int | None) -> RunSummary:
-    conn = sqlite3.connect(db_path)
-    try:
-        conn.row_factory = sqlite3.Row
-        if run_id is None:
-            row = conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        else:
-            row = conn.execute("SELECT * FROM runs WHERE id = ?", [run_id]).fetchone()
-    finally:
-        conn.close()
+    row = run_row(db_path, run_id)
     if row is None:
         raise RuntimeError(f"{db_path}: the crawl recorded no run")
     return RunSummary(

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import zlib
@@ -92,9 +93,11 @@ def test_verdict_on_several_listings_leaves_the_queue(db: Path) -> None:
     result = cli("verdict", "--db", str(db), "1", "2", "counterfeit", "--note", "stolen photo",
                  "--by", "ana")
     assert result.exit_code == 0, result.output
-    assert result.output == (
-        "listing 1 (bazaar, score 90, 'Nordvik Trail Backpack 30L replica'): counterfeit\n"
-        "listing 2 (bazaar, score 80, \"<script>alert('x')</script> Nordvik 1:1\"): counterfeit\n")
+    lines = result.output.splitlines()
+    assert lines[:2] == [
+        "listing 1 (bazaar, score 90, 'Nordvik Trail Backpack 30L replica'): counterfeit",
+        "listing 2 (bazaar, score 80, \"<script>alert('x')</script> Nordvik 1:1\"): counterfeit"]
+    assert re.fullmatch(r"head \d+ [0-9a-f]{64}", lines[2])  # the chain, verdicts included
     assert queue(db) == []
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT listing_id, verdict, note, decided_by FROM verdict_history"
@@ -109,7 +112,8 @@ def test_a_different_verdict_is_never_overwritten_silently(db: Path) -> None:
     assert "listing 1 is already counterfeit (ana," in refused.output
     assert "--replace" in refused.output
     replaced = cli("verdict", "--db", str(db), "1", "genuine", "--by", "bo", "--replace")
-    assert replaced.output.endswith("'Nordvik Trail Backpack 30L replica'): genuine (was counterfeit)\n")
+    assert replaced.output.splitlines()[0].endswith(
+        "'Nordvik Trail Backpack 30L replica'): genuine (was counterfeit)")
     conn = sqlite3.connect(db)
     history = conn.execute("SELECT verdict, decided_by, replaces_id FROM verdict_history "
                            "WHERE listing_id = 1").fetchall()
@@ -132,7 +136,8 @@ def test_a_verdict_on_a_listing_never_flagged_needs_force(db: Path) -> None:
     assert queue(db) == [1, 2]  # all or none: listing 1 was not recorded either
     forced = cli("verdict", "--db", str(db), "3", "genuine", "--force")
     assert forced.exit_code == 0
-    assert forced.output == "listing 3 (bazaar, score 0, 'Alplux Hiker Backpack'): genuine\n"
+    assert forced.output.splitlines()[0] == \
+        "listing 3 (bazaar, score 0, 'Alplux Hiker Backpack'): genuine"
 
 
 # -- evidence ----------------------------------------------------------------------

@@ -37,7 +37,8 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
     assert {"listings", "images", "catalog", "matches", "runs", "verdicts"} <= tables
     assert "review_queue" in store.db.view_names()
     applied = [r["name"] for r in store.db["_sqlite_migrations"].rows]
-    assert applied == ["m001_core", "m002_review_and_evidence", "m003_incremental"]
+    assert applied == ["m001_core", "m002_review_and_evidence", "m003_incremental",
+                       "m004_verdicts_in_the_chain"]
     columns = [c.name for c in store.db["review_queue"].columns]
     assert columns[:10] == ["listing_id", "site", "url", "title", "price", "currency", "seller",
                             "score", "product", "reasons"]

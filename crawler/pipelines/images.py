@@ -29,7 +29,7 @@ from twisted.internet.threads import deferToThread
 
 from crawler.evidence import Capture, capture_response
 from crawler.stats import IMAGES_FAILED, IMAGES_HASHED, IMAGES_UNCHANGED, Counters
-from crawler.store.queries import read_rows
+from crawler.store.queries import hashed_images
 from matchers.images import ImageAnalysis, ImageError, ImageHashes, analyse_image
 
 logger = logging.getLogger(__name__)
@@ -71,11 +71,7 @@ class KnownImage:
 
 
 def known_images(db_path: str | None) -> dict[str, KnownImage]:
-    rows = read_rows(db_path, "SELECT url, sha256, phash, dhash, width, height, etag, "
-                              "last_modified, variants FROM images "
-                              "WHERE phash IS NOT NULL AND sha256 IS NOT NULL",
-                     what="stored image hashes")
-    return {row[0]: KnownImage(*tuple(row)[1:]) for row in rows}
+    return {row[0]: KnownImage(*tuple(row)[1:]) for row in hashed_images(db_path)}
 
 
 class ListingImagesPipeline(ImagesPipeline):

@@ -107,13 +107,22 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "kind": "page or image", "url": "URL requested", "final_url": "URL after redirects",
         "status": "HTTP status", "headers": "JSON: response headers",
         "captured_at": "UTC time of the response", "sha256": "SHA-256 of the body (blobs.sha256)"}),
-    "custody_log": ("Hash chain over the captures: entry_hash = sha256(prev_hash || "
-                    "content_sha256). `cfmon verify` checks it; append-only.", {
+    "custody_log": ("Hash chain over the captures and verdicts: entry_hash = "
+                    "sha256(prev_hash || content_sha256). `cfmon verify` checks it; "
+                    "append-only.", {
         "capture_id": "The capture this entry records (captures.id)",
-        "kind": "capture", "content": "Canonical JSON of the capture record",
+        "verdict_id": "The verdict this entry records (verdicts.id)",
+        "kind": "capture or verdict",
+        "content": "Canonical JSON of the capture or verdict record",
         "content_sha256": "SHA-256 of content", "prev_hash": "entry_hash of the entry before",
         "entry_hash": "sha256(prev_hash || content_sha256)",
         "recorded_at": "UTC time of the entry"}),
+    "chain_heads": ("The custody chain's head after each run and each verdict command, "
+                    "with its RFC 3161 time-stamp token where configured; append-only. "
+                    "Keep a copy of a head elsewhere: `cfmon verify --against` checks it.", {
+        "entry_id": "custody_log.id of the head", "entry_hash": "Its entry_hash",
+        "recorded_at": "UTC time it was recorded", "reason": "What ended: a run, verdicts",
+        "tsa_url": "The Time-Stamp Authority asked", "token": "Its TimeStampResp (DER)"}),
 }
 
 # Descriptions of columns that mean the same wherever they appear.

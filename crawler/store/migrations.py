@@ -298,3 +298,53 @@ def m003_incremental(db: Database) -> None:
     for sql in statements:
         db.execute(sql)
 
+
+
+@migrations()
+def m004_verdicts_in_the_chain(db: Database) -> None:
+    """Verdicts enter the custody chain (they are the decision behind every takedown),
+    and the chain's head is recorded, with its RFC 3161 token where configured."""
+    from crawler.evidence import GENESIS, canonical, entry_hash, sha256_hex, verdict_content
+
+    statements = [
+        "ALTER TABLE custody_log ADD COLUMN verdict_id INTEGER REFERENCES verdicts(id)",
+        "CREATE INDEX custody_log_capture ON custody_log(capture_id)",
+        "CREATE INDEX custody_log_verdict ON custody_log(verdict_id)",
+        """
+        CREATE TABLE chain_heads (
+            id INTEGER PRIMARY KEY,
+            entry_id INTEGER NOT NULL,                -- custody_log.id of the head
+            entry_hash TEXT NOT NULL,                 -- its entry_hash
+            recorded_at TEXT NOT NULL,                -- UTC
+            reason TEXT NOT NULL,                     -- "run 3", "verdicts on 12, 15"
+            tsa_url TEXT,                             -- the RFC 3161 Time-Stamp Authority
+            token BLOB                                -- its TimeStampResp (DER) for entry_hash
+        )
+        """,
+    ]
+    for table in ("chain_heads",):
+        for action in ("UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: "
+                f"record a new row instead'); END")
+    for sql in statements:
+        db.execute(sql)
+    # Verdicts recorded before this migration join the chain now, in their order.
+    last = db.execute("SELECT entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
+    prev = last[0] if last else GENESIS
+    rows = db.execute("SELECT v.*, l.url AS listing_url FROM verdicts v "
+                      "JOIN listings l ON l.id = v.listing_id ORDER BY v.id").fetchall()
+    columns = [d[0] for d in db.execute("SELECT v.*, l.url AS listing_url FROM verdicts v "
+                                        "JOIN listings l ON l.id = v.listing_id LIMIT 0"
+                                        ).description]
+    for values in rows:
+        row = dict(zip(columns, values, strict=True))
+        content = canonical(verdict_content(row))
+        content_sha256 = sha256_hex(content.encode("utf-8"))
+        entry = entry_hash(prev, content_sha256)
+        db.execute("INSERT INTO custody_log (verdict_id, kind, content, content_sha256, "
+                   "prev_hash, entry_hash, recorded_at) VALUES (?, 'verdict', ?, ?, ?, ?, "
+                   "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))",
+                   [row["id"], content, content_sha256, prev, entry])
+        prev = entry

@@ -31,11 +31,14 @@ from crawler.errors import (
 )
 from crawler.evidence import (
     GENESIS,
+    Head,
     canonical,
     capture_content,
+    chain_head,
     compress,
     entry_hash,
     sha256_hex,
+    verdict_content,
 )
 from crawler.store.migrations import migrations
 
@@ -190,9 +193,7 @@ class Store:
         per_site: dict[str, dict[str, int]] = {}
         now = utcnow()
         with self._transaction():
-            last = self.db.execute(
-                "SELECT entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
-            chain = [last[0] if last else GENESIS]
+            chain = self._chain()
             for listing in listings:
                 listing_id, is_new, changed = self._upsert_listing(listing, run_id, now)
                 self._write_captures(listing_id, listing, run_id, chain)
@@ -319,17 +320,36 @@ class Store:
                    VALUES (:listing_id, :run_id, :kind, :url, :final_url, :status, :headers,
                        :captured_at, :sha256) RETURNING id""",
                 {**row, "listing_id": listing_id, "run_id": run_id}).fetchone()[0]
-            self._log(chain, "capture", capture_id,
-                      canonical(capture_content(capture_id, listing.url, row)))
+            self._log(chain, "capture", canonical(capture_content(capture_id, listing.url, row)),
+                      capture_id=capture_id)
 
-    def _log(self, chain: list[str], kind: str, capture_id: int | None, content: str) -> None:
+    def _log(self, chain: list[str], kind: str, content: str, *, capture_id: int | None = None,
+             verdict_id: int | None = None) -> None:
         content_sha256 = sha256_hex(content.encode("utf-8"))
         entry = entry_hash(chain[0], content_sha256)
         self.db.execute(
-            "INSERT INTO custody_log (capture_id, kind, content, content_sha256, prev_hash, "
-            "entry_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [capture_id, kind, content, content_sha256, chain[0], entry, utcnow()])
+            "INSERT INTO custody_log (capture_id, verdict_id, kind, content, content_sha256, "
+            "prev_hash, entry_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [capture_id, verdict_id, kind, content, content_sha256, chain[0], entry, utcnow()])
         chain[0] = entry
+
+    def _chain(self) -> list[str]:
+        """The chain's current head hash, in a one-item list that _log moves along."""
+        last = self.db.execute(
+            "SELECT entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
+        return [last[0] if last else GENESIS]
+
+    def record_head(self, reason: str, tsa_url: str | None = None,
+                    token: bytes | None = None) -> Head | None:
+        """Note the chain's head (after a run, after verdicts), with its RFC 3161 token."""
+        with self._transaction():
+            head = chain_head(self.db.conn)
+            if head is not None:
+                self.db.execute(
+                    "INSERT INTO chain_heads (entry_id, entry_hash, recorded_at, reason, "
+                    "tsa_url, token) VALUES (?, ?, ?, ?, ?, ?)",
+                    [head.entry, head.hash, utcnow(), reason, tsa_url, token])
+        return head
 
     # -- verdicts --------------------------------------------------------------
 
@@ -345,6 +365,7 @@ class Store:
         lines = []
         now = utcnow()
         with self._transaction():
+            chain = self._chain()
             for listing_id in listing_ids:
                 listing = self.db.execute(
                     "SELECT l.site, l.title, m.score, "
@@ -372,11 +393,19 @@ class Store:
                         f"listing {listing_id} is already {previous[1]} ({previous[2]}, "
                         f"{previous[3]}); pass --replace to record {verdict} over it "
                         "(the earlier verdict stays in verdict_history)")
-                self.db.execute(
+                row = {"listing_id": listing_id, "verdict": verdict, "note": note,
+                       "decided_by": decided_by, "decided_at": now,
+                       "replaces_id": previous[0] if previous else None}
+                verdict_id = self.db.execute(
                     "INSERT INTO verdicts (listing_id, verdict, note, decided_by, decided_at, "
-                    "replaces_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    [listing_id, verdict, note, decided_by, now,
-                     previous[0] if previous else None])
+                    "replaces_id) VALUES (:listing_id, :verdict, :note, :decided_by, "
+                    ":decided_at, :replaces_id) RETURNING id", row).fetchone()[0]
+                url = self.db.execute("SELECT url FROM listings WHERE id = ?",
+                                      [listing_id]).fetchone()[0]
+                # The decision behind a takedown is evidence too: it enters the chain.
+                self._log(chain, "verdict",
+                          canonical(verdict_content({**row, "id": verdict_id, "listing_url": url})),
+                          verdict_id=verdict_id)
                 was = f" (was {previous[1]})" if previous else ""
                 lines.append(f"{shown}: {verdict}{was}")
         return lines
