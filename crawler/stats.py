@@ -143,6 +143,10 @@ class SiteTally:
                         f"{self._example('results_fetch', 'not_html', 'private_address')})")
             if self.cards == 0:
                 return f"selectors matched no listing on {self.pages} pages"
+            if self.blocked:
+                return (f"{self.cards} listing cards found, 0 product pages usable: "
+                        f"{self.blocked} were block pages or showed no title, price or image "
+                        f"({self._example('blocked')})")
             return (f"{self.cards} listing cards found, 0 product pages could be read "
                     f"({self._example('product_fetch', 'product_page', 'not_html')})")
         if self.missing_title * 2 > self.listings:

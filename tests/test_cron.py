@@ -470,7 +470,7 @@ def test_a_site_that_lost_its_titles_fails_in_words_and_monitors_say_so(tmp_path
         market.add(f"p{n}", f"Camping chair {n}", "20.00", image="img/other.jpg")
         # The markup changed: no structured data, no heading, no title any more.
         (market.root / "market" / "p" / f"p{n}.html").write_text(
-            "<html><body><div>20.00</div></body></html>", encoding="utf-8")
+            "<html><body><div class='price'>$20.00</div></body></html>", encoding="utf-8")
     market.publish()
     with MockServer(market.root) as server:
         result = crawl(tmp_path, write_config(tmp_path, server), "--quiet")
