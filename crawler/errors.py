@@ -64,6 +64,12 @@ class TimestampError(CfmonError):
     exit_code = 1
 
 
+class BundleExistsError(CfmonError):
+    """An evidence bundle would be written into a folder that already holds files."""
+
+    exit_code = 2
+
+
 class PageFileError(CfmonError):
     """A saved page given to `cfmon extract` cannot be read."""
 

@@ -84,7 +84,9 @@ SPIDERMON_FIELD_COVERAGE_SKIP_NONE = True  # a missing title is None: not covere
 SPIDERMON_FIELD_COVERAGE_RULES = {"Listing/title": 0.9, "Listing/price": 0.5}
 
 LOG_LEVEL = "INFO"
+# Nothing of a crawl listens on a port: Scrapy's telnet console and remote control are off.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 
 def crawl_settings(config: Config, db_path: str, sites: list[str] | None = None,

@@ -262,6 +262,13 @@ def test_each_run_time_stamps_its_head_and_the_token_catches_a_rewrite(tmp_path:
     ok = verify(db, "--tsa-ca", str(ca))
     assert ok.returncode == 0, ok.stderr
     assert f"time-stamped: head {entry} at " in ok.stdout
+    # A bundle carries the token: a third party checks it without cfmon.
+    bundle = run_cfmon("evidence", "--db", str(db), "1", "--out", "bundle", cwd=tmp_path)
+    assert bundle.returncode == 0, bundle.stderr
+    check = subprocess.run(["openssl", "ts", "-verify", "-data", "head.txt", "-in", "head.tsr",
+                            "-CAfile", str(ca), "-untrusted", str(ca.parent / "tsa.pem")],
+                           cwd=tmp_path / "bundle", capture_output=True, text=True)
+    assert "Verification: OK" in check.stdout, check.stderr
     # The editor rewrites the chain consistently: the token-anchored head says no.
     hostile(db, "UPDATE captures SET status = 404 WHERE id = 1")
     rewrite_chain(db)

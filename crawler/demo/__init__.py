@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from crawler.config import parse_config
+from crawler.review.safe import shown
 from crawler.store.queries import queue_head
 
 # The demo brand (brand/: config, catalog photos, expected flags) and its
@@ -79,4 +80,5 @@ def print_review_queue(db_path: str, limit: int = 50) -> None:
 
 
 def _cut(text: str, width: int) -> str:
+    text = shown(text) or ""
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import PurePath
 from typing import Any
 
+from crawler.review.safe import spreadsheet_cell
+
 FIELDS = ("listing_url", "seller", "marketplace", "listing_title", "price", "currency",
           "product_infringed", "brand_reference", "reasons", "verdict", "verdict_by",
           "verdict_at", "evidence_id", "evidence_sha256", "custody_entry_hash", "first_seen",
@@ -68,5 +70,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS)
     writer.writeheader()
-    writer.writerows(rows)
+    # Counterfeiters write these titles and shop names: no cell may become a formula,
+    # and no bidi control may disguise one (see review/safe.py).
+    writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()

@@ -9,7 +9,15 @@ from __future__ import annotations
 import base64
 import sqlite3
 from collections import Counter
-from html import escape
+from html import escape as _escape
+
+from crawler.review.safe import shown
+
+
+def escape(text: str, quote: bool = True) -> str:
+    """HTML-escaped, with bidi controls made visible: scraped text cannot reorder itself."""
+    return _escape(shown(text) or "", quote=quote)
+
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}

@@ -40,6 +40,7 @@ from crawler.evidence import (
     sha256_hex,
     verdict_content,
 )
+from crawler.review.safe import shown
 from crawler.store.migrations import migrations
 
 if TYPE_CHECKING:
@@ -487,6 +488,7 @@ def _disk_full(path: str) -> bool:
 def _short(title: str | None, width: int = 60) -> str:
     if not title:
         return "no title"
+    title = shown(title) or ""
     return repr(title if len(title) <= width else title[: width - 1] + "…")
 
 
