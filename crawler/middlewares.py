@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response
+from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.error import DNSLookupError
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
@@ -81,43 +83,49 @@ def retry_after_seconds(value: bytes) -> float:
 class PrivateAddressMiddleware:
     """Keeps a marketplace page from making cfmon fetch an internal address.
 
-    Requests to a host the config names (the sites' start and search URLs) go
-    through: the user chose them, on 127.0.0.1 too. Any other host (an image CDN, a
-    redirect target) must resolve to public addresses only, unless the config's
-    ``[crawl] allow_private_hosts = true``. Only http(s) is ever fetched.
+    Requests to a host and port the config names (the sites' start and search URLs)
+    go through: the user chose them, on 127.0.0.1 too. Anything else (an image CDN, a
+    redirect target, the same host on another port) must be a public address, unless
+    the config's ``[crawl] allow_private_hosts = true``. Only http(s) is fetched.
+
+    This middleware refuses early, with a clear message. The guarantee is in
+    ``VettingResolver``: the address Scrapy connects to is the one that was vetted,
+    so a name that answers "public" to this check and "127.0.0.1" to the connection
+    (DNS rebinding) still cannot reach inside.
     """
 
-    def __init__(self, crawler: Any, trusted_hosts: set[str]):
+    def __init__(self, crawler: Any, trusted: set[tuple[str, int]]):
         self.crawler = crawler
-        self.trusted_hosts = trusted_hosts
-        self._verdicts: dict[str, str | None] = {}
-        self._trusted_addresses: set[str] | None = None
+        self.trusted = trusted
+        self.trusted_names = {host for host, _ in trusted}
+        self._verdicts: dict[tuple[str, int], str | None] = {}
+        self._own: set[tuple[str, int]] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> PrivateAddressMiddleware:
         config = crawler.settings.get("CFMON_CONFIG")
         if config is None or config.crawl.allow_private_hosts:
             raise NotConfigured
-        hosts = {urlsplit(url).hostname for site in config.sites for url in site.start_urls}
-        return cls(crawler, {h for h in hosts if h})
+        return cls(crawler, trusted_endpoints(config))
 
     async def process_request(self, request: Request, spider: Any = None) -> None:
         parts = urlsplit(request.url)
         if parts.scheme not in ("http", "https"):
             raise IgnoreRequest(f"refused {request.url}: only http(s) is fetched")
-        host = parts.hostname or ""
-        if host in self.trusted_hosts:
+        host, port = (parts.hostname or "").lower(), _port(parts)
+        if (host, port) in self.trusted:
             return None
-        if self._trusted_addresses is None:
-            # The configured sites' own addresses: "localhost" and "127.0.0.1" name
-            # the same site, and a page may link to either.
-            self._trusted_addresses = await maybe_deferred_to_future(
-                deferToThread(_addresses, self.trusted_hosts))
-        if host not in self._verdicts:
-            self._verdicts[host] = await maybe_deferred_to_future(
-                deferToThread(_private, host, self._trusted_addresses))
-        reason = self._verdicts[host]
+        if self._own is None:
+            # The configured sites' own addresses and ports: "localhost" and "127.0.0.1"
+            # name the same site, and a page may link to either.
+            self._own = await maybe_deferred_to_future(deferToThread(_addresses, self.trusted))
+        if (host, port) not in self._verdicts:
+            self._verdicts[host, port] = await maybe_deferred_to_future(
+                deferToThread(_private, host, port, self._own))
+        reason = self._verdicts[host, port]
         if reason:
+            if host in self.trusted_names:
+                reason += f" (the config names it on another port than {_port(parts)})"
             site = request.meta.get("cfmon_site")
             if site:
                 Counters(self.crawler.stats).error(site, "private_address",
@@ -128,33 +136,121 @@ class PrivateAddressMiddleware:
         return None
 
 
-def _addresses(hosts: set[str]) -> set[str]:
-    found: set[str] = set()
-    for host in hosts:
+def trusted_endpoints(config: Any) -> set[tuple[str, int]]:
+    """(host, port) of every start and search URL of the config: what the user chose."""
+    endpoints = set()
+    for site in config.sites:
+        for url in site.start_urls:
+            parts = urlsplit(url)
+            if parts.hostname:
+                endpoints.add((parts.hostname.lower(), _port(parts)))
+    return endpoints
+
+
+def _port(parts: Any) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries, in any of the forms that reach it:
+    IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96),
+    6to4 (2002:AABB:CCDD::/48) and Teredo (2001::/32)."""
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    packed = address.packed
+    if packed[:12] == bytes(12) and int(address) > 1:  # ::a.b.c.d (not :: or ::1)
+        return ipaddress.IPv4Address(packed[12:])
+    if packed[:12] == bytes.fromhex("0064ff9b0000000000000000"):
+        return ipaddress.IPv4Address(packed[12:])
+    return None
+
+
+def private_reason(text: str) -> str | None:
+    """Why an IP address must not be fetched (private, loopback, link-local, ...), or
+    None when it is public. IPv6 forms that embed an IPv4 address are judged by it."""
+    address = ipaddress.ip_address(text.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            why = private_reason(str(inner))
+            return f"{address} embeds {inner}: {why}" if why else None
+    if not address.is_global or address.is_multicast:
+        return "a private or local address"
+    return None
+
+
+def _addresses(endpoints: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """(address, port) of every configured endpoint."""
+    found = set()
+    for host, port in endpoints:
         try:
-            found |= {info[4][0] for info in socket.getaddrinfo(host, None,
-                                                                 proto=socket.IPPROTO_TCP)}
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except OSError:
             continue
-    if found & {"127.0.0.1", "::1"}:
-        found |= {"127.0.0.1", "::1"}  # "localhost" is either, by the resolver's mood
+        found |= {(info[4][0], port) for info in infos}
+    if any(address in ("127.0.0.1", "::1") for address, _ in found):
+        found |= {(a, p) for _, p in found for a in ("127.0.0.1", "::1")}  # "localhost": either
     return found
 
 
-def _private(host: str, trusted: set[str]) -> str | None:
-    """Why ``host`` must not be fetched, or None when all its addresses are public (or
-    are the configured sites' own)."""
+def _private(host: str, port: int, own: set[tuple[str, int]]) -> str | None:
+    """Why ``host``:``port`` must not be fetched, or None when every address it has is
+    public or is a configured site's own address on its own port."""
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except OSError:
         return None  # unresolvable: the download fails on its own, with its own message
     for info in infos:
-        if info[4][0] in trusted:
+        address = info[4][0]
+        if (address, port) in own:
             continue
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global or address.is_multicast:
-            return f"{host} resolves to {address}, a private or local address"
+        why = private_reason(address)
+        if why:
+            return f"{host} resolves to {address}, {why}"
     return None
+
+
+class VettingResolver(CachingThreadedResolver):
+    """Scrapy's caching resolver, vetting what it answers: the address a connection
+    uses is the address that was checked (no second lookup to rebind). Names the
+    config chose may resolve anywhere; any other name must resolve to a public
+    address, unless ``[crawl] allow_private_hosts``."""
+
+    def __init__(self, reactor: Any, cache_size: int, timeout: float,
+                 trusted_names: set[str] | None):
+        super().__init__(reactor, cache_size, timeout)
+        # The configured hosts and their addresses; None: anything may resolve anywhere.
+        self.trusted_names = trusted_names
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, reactor: Any) -> VettingResolver:
+        settings = crawler.settings
+        config = settings.get("CFMON_CONFIG")
+        trusted = None if config is None or config.crawl.allow_private_hosts else \
+            {host for host, _ in trusted_endpoints(config)}
+        if trusted is not None:  # other names of the configured sites' own addresses
+            trusted |= {address for address, _ in _addresses(trusted_endpoints(config))}
+        cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
+        return cls(reactor, cache_size, settings.getfloat("DNS_TIMEOUT"), trusted)
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:  # noqa: N802 - Twisted's
+        d = super().getHostByName(name, timeout)
+        d.addCallback(self._vet, name)
+        return d
+
+    def _vet(self, address: str, name: str) -> str:
+        if self.trusted_names is None or name.lower() in self.trusted_names or \
+                address in self.trusted_names:
+            return address
+        why = private_reason(address)
+        if why:
+            logger.warning("refused a connection to %s: it resolved to %s, %s", name, address, why)
+            raise DNSLookupError(f"{name} resolved to {address}, {why}: refused")
+        return address
 
 
 class SiteBudgetMiddleware:

@@ -60,6 +60,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.PrivateAddressMiddleware": 50,
     "crawler.middlewares.SiteBudgetMiddleware": 60,
 }
+# The address connected to is the address vetted (see middlewares.VettingResolver).
+DNS_RESOLVER = "crawler.middlewares.VettingResolver"
 REDIRECT_MAX_TIMES = 10
 DUPEFILTER_CLASS = "crawler.dupefilter.LoopReportingDupeFilter"
 

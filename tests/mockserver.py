@@ -48,7 +48,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 class MockServer(ThreadingHTTPServer):
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, host: str = "127.0.0.1"):
         self.root = root
         self.requested: list[str] = []
         self.times: list[float] = []  # when each request arrived (time.monotonic)
@@ -58,12 +58,12 @@ class MockServer(ThreadingHTTPServer):
         self.script: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.delay = 0.0  # seconds before every answer: a slow marketplace
         self.delays: dict[str, float] = {}  # path -> seconds, for one slow page
-        super().__init__(("127.0.0.1", 0),
+        super().__init__((host, 0),
                          lambda *a: _Handler(*a, directory=str(root)))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://{self.server_address[0]}:{self.server_address[1]}"
 
     def __enter__(self) -> MockServer:
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)

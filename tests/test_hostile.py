@@ -330,3 +330,75 @@ def test_verdicts_during_a_crawl_all_land(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert [r.returncode for r in results] == [0] * 15, [r.stderr for r in results]
     assert query(db, "SELECT count(*) FROM verdicts") == [(15,)]
+
+
+# -- network: what a page can make cfmon fetch --------------------------------------------
+
+REBINDING = '''
+import socket
+
+_real_getaddrinfo, _real_gethostbyname = socket.getaddrinfo, socket.gethostbyname
+_asked = []
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if host == "rebind.test":  # public when checked...
+        _asked.append(host)
+        if len(_asked) == 1:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", 0))]
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def gethostbyname(host):
+    if host == "rebind.test":  # ... and an inside address when connected to
+        return "127.0.0.2"
+    return _real_gethostbyname(host)
+
+
+socket.getaddrinfo, socket.gethostbyname = getaddrinfo, gethostbyname
+'''
+
+
+def test_a_rebinding_name_or_another_port_cannot_reach_inside(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("rebind", "Camping lamp", "15.00")
+    market.add("port", "Camping table", "25.00")
+    market.publish()
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(REBINDING)  # a resolver that answers public first
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    (inside / "secret.jpg").write_bytes(b"internal")
+    with MockServer(market.root) as server, MockServer(inside) as internal, \
+            MockServer(inside, host="127.0.0.2") as admin:
+        (market.root / "market" / "p" / "rebind.html").write_bytes(product_page(
+            "Camping lamp", "15.00", "s",
+            f"http://rebind.test:{admin.server_address[1]}/secret.jpg"))
+        (market.root / "market" / "p" / "port.html").write_bytes(product_page(
+            "Camping table", "25.00", "s", f"{internal.url}/secret.jpg"))
+        env = {**CFMON_ENV, "PYTHONPATH": str(hooks)}
+        result = subprocess.run([CFMON, "crawl", "--config", str(write_config(tmp_path, server)),
+                                 "--db", str(tmp_path / "c.db")], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=180)
+    assert admin.requested == []  # never connected
+    assert internal.requested == []
+    assert "refused a connection to rebind.test: it resolved to 127.0.0.2" in result.stderr
+    assert f"refused {internal.url}/secret.jpg: 127.0.0.1 resolves to 127.0.0.1" in result.stderr
+
+
+@pytest.mark.parametrize("address", ["::7f00:1", "64:ff9b::7f00:1", "2002:7f00:1::1",
+                                     "::ffff:127.0.0.1", "::ffff:10.0.0.1", "169.254.169.254",
+                                     "fe80::1", "::1"])
+def test_ipv6_forms_of_inside_addresses_are_judged_by_what_they_embed(address: str) -> None:
+    from crawler.middlewares import private_reason
+
+    assert private_reason(address)
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "::ffff:93.184.216.34", "2606:4700::1111"])
+def test_public_addresses_pass(address: str) -> None:
+    from crawler.middlewares import private_reason
+
+    assert private_reason(address) is None
