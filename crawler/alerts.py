@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import smtplib
+import ssl
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -14,6 +15,7 @@ from typing import Any
 
 from crawler.config import Alerts
 from crawler.store.queries import new_flags
+from crawler.timestamp import shown_url
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ def send(alert: RunAlert, alerts: Alerts) -> list[str]:
         try:
             post_webhook(alerts.webhook, alert.as_json())
         except OSError as exc:
-            problems.append(f"webhook {alerts.webhook}: {exc}")
+            # Scheme and host only: a webhook URL often is the secret (a token in its path).
+            problems.append(f"webhook {shown_url(alerts.webhook)}: {_without(exc, alerts.webhook)}")
     if alerts.email:
         try:
             send_email(alerts, alert)
@@ -100,9 +103,29 @@ def send_email(alerts: Alerts, alert: RunAlert, timeout: float = 30) -> None:
     message["From"] = email.sender
     message["To"] = ", ".join(email.to)
     message.set_content(alert.as_text())
-    with smtplib.SMTP(email.host, email.port, timeout=timeout) as smtp:
+    # Certificates are verified (hostname and chain): a password goes only to the server
+    # that proves to be the one configured.
+    context = ssl.create_default_context()
+    if email.ca_file:
+        context.load_verify_locations(cafile=str(email.ca_file))
+    if email.ssl:
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(email.host, email.port, timeout=timeout,
+                                              context=context)
+    else:
+        smtp = smtplib.SMTP(email.host, email.port, timeout=timeout)
+    with smtp:
         if email.starttls:
-            smtp.starttls()
+            smtp.starttls(context=context)
         if email.username:
+            if not (email.ssl or email.starttls or email.allow_plaintext_auth):
+                raise smtplib.SMTPException("refusing to send the password without TLS")
             smtp.login(email.username, os.environ.get(email.password_env or "", ""))
         smtp.send_message(message)
+
+
+def _without(exc: Exception, secret: str) -> str:
+    """An error's message with a secret URL (and its path) cut out."""
+    text = str(exc)
+    for part in {secret, secret.split("://", 1)[-1]}:
+        text = text.replace(part, shown_url(secret))
+    return text

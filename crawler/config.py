@@ -92,8 +92,13 @@ class EmailAlert:
     sender: str
     port: int = 25
     starttls: bool = False
+    ssl: bool = False  # implicit TLS from the first byte (port 465)
     username: str | None = None
     password_env: str | None = None  # the password is read from this environment variable
+    # Extra CA certificates (PEM) to trust for this server, e.g. a company's own CA.
+    ca_file: Path | None = None
+    # Send the password over a connection without TLS (refused unless said here).
+    allow_plaintext_auth: bool = False
 
 
 @dataclass(frozen=True)
@@ -467,7 +472,8 @@ class _Checker:
         table = self.table(data, "email", "alerts.email")
         if table is not None:
             where = "alerts.email"
-            self.unknown_keys(table, ("host", "port", "starttls", "username", "password_env",
+            self.unknown_keys(table, ("host", "port", "starttls", "ssl", "username",
+                                      "password_env", "ca_file", "allow_plaintext_auth",
                                       "from", "to"), where)
             host = self.string(table, "host", f"{where}.host", required=True)
             sender = self.string(table, "from", f"{where}.from", required=True)
@@ -475,12 +481,28 @@ class _Checker:
             if not to:
                 self.problem(f"{where}.to", "missing; give the addresses to alert")
             port = self.number(table, "port", f"{where}.port", integer=True, low=1, high=65535)
+            starttls = self.boolean(table, "starttls", f"{where}.starttls", False)
+            implicit = self.boolean(table, "ssl", f"{where}.ssl", False)
+            username = self.string(table, "username", f"{where}.username")
+            plaintext = self.boolean(table, "allow_plaintext_auth",
+                                     f"{where}.allow_plaintext_auth", False)
+            if starttls and implicit:
+                self.problem(f"{where}.ssl", "choose one: ssl (implicit TLS, port 465) or "
+                                             "starttls (port 587)")
+            if username and not (starttls or implicit or plaintext):
+                self.problem(f"{where}.username", "the password would cross the network in "
+                             "clear: set starttls = true or ssl = true (or, knowingly, "
+                             "allow_plaintext_auth = true)")
+            ca = self.string(table, "ca_file", f"{where}.ca_file")
+            ca_file = (self.base / ca).resolve() if ca else None
+            if ca_file is not None and not ca_file.is_file():
+                self.problem(f"{where}.ca_file", f"no such file {ca!r} (looked for {ca_file})")
             if host and sender and to:
                 email = EmailAlert(
-                    host=host, to=to, sender=sender, port=port or 25,
-                    starttls=self.boolean(table, "starttls", f"{where}.starttls", False),
-                    username=self.string(table, "username", f"{where}.username"),
-                    password_env=self.string(table, "password_env", f"{where}.password_env"))
+                    host=host, to=to, sender=sender, port=port or (465 if implicit else 25),
+                    starttls=starttls, ssl=implicit, username=username,
+                    password_env=self.string(table, "password_env", f"{where}.password_env"),
+                    ca_file=ca_file, allow_plaintext_auth=plaintext)
         return Alerts(min_score=70 if min_score is None else min_score, webhook=webhook,
                       email=email)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scrapy.settings import default_settings as _scrapy_defaults
+
 from crawler import __version__
 
 if TYPE_CHECKING:
@@ -61,7 +63,11 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SiteBudgetMiddleware": 60,
 }
 # The address connected to is the address vetted (see middlewares.VettingResolver).
-DNS_RESOLVER = "crawler.middlewares.VettingResolver"
+# Scrapy 2.19 renamed DNS_RESOLVER to TWISTED_DNS_RESOLVER (and warns on the old name).
+if hasattr(_scrapy_defaults, "TWISTED_DNS_RESOLVER"):
+    TWISTED_DNS_RESOLVER = "crawler.middlewares.VettingResolver"
+else:  # pragma: no cover - Scrapy < 2.19
+    DNS_RESOLVER = "crawler.middlewares.VettingResolver"
 REDIRECT_MAX_TIMES = 10
 DUPEFILTER_CLASS = "crawler.dupefilter.LoopReportingDupeFilter"
 

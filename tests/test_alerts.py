@@ -147,4 +147,75 @@ webhook = "http://127.0.0.1:{dead}/hook"
 """)
         result = crawl(tmp_path, config, "--quiet")
     assert result.returncode == 0
-    assert f"warning: alert not sent: webhook http://127.0.0.1:{dead}/hook:" in result.stderr
+    # Scheme and host: a webhook's path is often its secret.
+    assert f"warning: alert not sent: webhook http://127.0.0.1:{dead}: " in result.stderr
+    assert "/hook" not in result.stderr
+
+
+# -- secrets stay secret --------------------------------------------------------------------
+
+def self_signed(where: Path, name: str) -> tuple[Path, Path]:
+    import subprocess
+
+    key, cert = where / f"{name}.key", where / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-subj", f"/CN={name}", "-days", "2",
+                    "-addext", f"subjectAltName=DNS:{name},IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return key, cert
+
+
+def test_smtp_refuses_to_send_the_password_to_a_server_it_cannot_verify(tmp_path: Path) -> None:
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    from crawler.alerts import RunAlert, send
+    from crawler.config import parse_config
+
+    key, cert = self_signed(tmp_path, "evil-mitm.invalid")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data)
+        return AuthResult(success=True)
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=context,
+                            require_starttls=True, authenticator=authenticator,
+                            auth_require_tls=True)
+    controller.start()
+    try:
+        text = f"""[brand]\nname = "A"\n[alerts.email]\nhost = "127.0.0.1"
+port = {controller.port}\nstarttls = true\nusername = "alerts"\npassword_env = "CFMON_TEST_PW"
+from = "cfmon@example.test"\nto = ["team@example.test"]
+[[sites]]\nname = "s"\nstart_urls = ["https://s.test/"]
+[sites.results]\nlisting = "li"\nurl = "a::attr(href)"\n"""
+        alerts = parse_config(text, tmp_path / "monitor.toml").alerts
+        problems = send(RunAlert(1, "c.db", [], {"s": "down"}), alerts)
+        assert len(problems) == 1 and "CERTIFICATE_VERIFY_FAILED" in problems[0]
+        assert logins == [] and inbox.messages == []
+        # Trusting that certificate on purpose (a company's own CA): it goes through.
+        (tmp_path / "monitor.toml").write_text(text.replace(
+            'host = "127.0.0.1"', f'host = "127.0.0.1"\nca_file = "{cert}"'))
+        trusting = parse_config((tmp_path / "monitor.toml").read_text(), tmp_path / "monitor.toml")
+        assert send(RunAlert(1, "c.db", [], {"s": "down"}), trusting.alerts) == []
+        assert len(logins) == 1 and len(inbox.messages) == 1
+    finally:
+        controller.stop()
+
+
+def test_check_config_refuses_a_password_without_tls(tmp_path: Path) -> None:
+    from crawler.config import parse_config
+    from crawler.errors import ConfigError
+
+    text = """[brand]\nname = "A"\n[alerts.email]\nhost = "mail.example.test"
+username = "alerts"\nfrom = "cfmon@example.test"\nto = ["team@example.test"]
+[[sites]]\nname = "s"\nstart_urls = ["https://s.test/"]
+[sites.results]\nlisting = "li"\nurl = "a::attr(href)"\n"""
+    with pytest.raises(ConfigError, match="the password would cross the network in clear"):
+        parse_config(text, tmp_path / "monitor.toml")
+    allowed = text.replace('username = "alerts"', 'username = "alerts"\nallow_plaintext_auth = true')
+    assert parse_config(allowed, tmp_path / "monitor.toml").alerts.email.allow_plaintext_auth
