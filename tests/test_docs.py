@@ -38,6 +38,7 @@ def test_the_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
     (tmp_path / "catalog").mkdir()
     shutil.copy(DEMO / "brand" / "catalog" /
                 "trail-30.jpg", tmp_path / "catalog" / "trail-30.jpg")
+    (tmp_path / "tsa-ca.pem").write_text("the TSA's CA certificate")
     path = tmp_path / "monitor.toml"
     alerts = next(b for b in blocks if b.startswith("[alerts]"))
     path.write_text(example + "\n" + alerts + "\n", encoding="utf-8")
