@@ -566,7 +566,7 @@ def browse(db_path: str, port: int) -> None:
     import os
     import tempfile
 
-    from crawler.review.datasette import browse_metadata
+    from crawler.review.datasette import PLUGINS_DIR, browse_metadata
 
     _connect(db_path).close()
     meta = Path(tempfile.mkdtemp(prefix="cfmon-browse-")) / "metadata.json"
@@ -575,7 +575,9 @@ def browse(db_path: str, port: int) -> None:
     click.echo(f"review queue: http://127.0.0.1:{port}/{name}/review_queue")
     os.execvp(sys.executable, [sys.executable, "-m", "datasette", "serve", db_path,
                                "--metadata", str(meta), "--host", "127.0.0.1",
-                               "--port", str(port)])
+                               "--port", str(port), "--plugins-dir", str(PLUGINS_DIR),
+                               # facet suggestions cost most of a big queue page's time
+                               "--setting", "suggest_facets", "off"])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -627,3 +627,24 @@ def test_a_second_ctrl_c_stops_at_once_with_nothing_half_written(tmp_path: Path)
         server.delays.clear()
         assert crawl(tmp_path, config, "--quiet").returncode == 0
     assert query(db, "SELECT status FROM runs ORDER BY id") == [("interrupted",), ("finished",)]
+
+
+def test_the_lock_file_never_follows_a_symlink(tmp_path: Path) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("a file the lock must not truncate")
+    (tmp_path / "c.db.lock").symlink_to(precious)
+    market = Market(tmp_path)
+    market.add("p1", "Camping chair", "20.00", image="img/other.jpg")
+    market.publish()
+    with MockServer(market.root) as server:
+        result = crawl(tmp_path, write_config(tmp_path, server), "--quiet")
+    assert result.returncode == 2
+    assert "c.db.lock: it is a symbolic link; remove it or choose another --db" in result.stderr
+    assert precious.read_text() == "a file the lock must not truncate"
+
+
+def test_nothing_a_crawl_runs_listens_on_a_port() -> None:
+    from crawler import settings
+
+    assert settings.TELNETCONSOLE_ENABLED is False
+    assert settings.REMOTE_CONTROL_ENABLED is False

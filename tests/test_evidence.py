@@ -16,16 +16,14 @@ import pytest
 from crawler.evidence import canonical, capture_content, entry_hash, sha256_hex, verdict_content
 from tests.conftest import run_cfmon
 from tests.mockserver import MockServer
-from tests.test_cron import Market, crawl, query, write_config
+from tests.test_cron import crawl, query, write_config
+from tests.test_hostile import counterfeits
 
 
 @pytest.fixture
 def evidence_db(tmp_path: Path) -> tuple[Path, str]:
     """A crawled database with two verdicts; returns it and the head printed then."""
-    market = Market(tmp_path)
-    for i in range(4):
-        market.add(f"p{i}", f"Nordvik Trail Backpack 30L replica {i}", "29.99")
-    market.publish()
+    market = counterfeits(tmp_path, 4)
     db = tmp_path / "c.db"
     with MockServer(market.root) as server:
         result = crawl(tmp_path, write_config(tmp_path, server), "--quiet")
@@ -238,10 +236,7 @@ def tsa(tmp_path: Path):
 
 def test_each_run_time_stamps_its_head_and_the_token_catches_a_rewrite(tmp_path: Path, tsa) -> None:
     url, ca = tsa
-    market = Market(tmp_path)
-    for i in range(3):
-        market.add(f"p{i}", f"Nordvik Trail Backpack 30L replica {i}", "29.99")
-    market.publish()
+    market = counterfeits(tmp_path, 3)
     db = tmp_path / "c.db"
     with MockServer(market.root) as server:
         config = write_config(tmp_path, server, extra_sites="")

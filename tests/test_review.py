@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from crawler.cli import main
 from crawler.evidence import Capture
 from crawler.items import Listing
-from crawler.review.datasette import browse_metadata
+from crawler.review.datasette import PLUGINS_DIR, browse_metadata
 from crawler.store.writer import CatalogPhoto, Store
 from matchers.images import ImageHashes, ImageMatch, Reference, analyse_image
 from matchers.score import Evidence, MatchResult
@@ -288,7 +288,7 @@ def test_report_is_self_contained_and_escapes_scraped_text(db: Path, tmp_path: P
 def datasette(db: Path):
     from datasette.app import Datasette
 
-    return Datasette([str(db)], metadata=browse_metadata(db))
+    return Datasette([str(db)], metadata=browse_metadata(db), plugins_dir=str(PLUGINS_DIR))
 
 
 def run(coro):
@@ -428,6 +428,12 @@ def test_bidi_controls_are_shown_not_obeyed_on_display(tmp_path: Path) -> None:
     cli("report", "--db", str(db), "--out", str(out))
     html = out.read_text(encoding="utf-8")
     assert "\u202e" not in html and "Nordvik &lt;U+202E&gt;erotS laiciffO" in html
+    # Datasette shows it written out too; its JSON keeps the data as it is.
+    from datasette.app import Datasette
+
+    browse = Datasette([str(db)], metadata=browse_metadata(db), plugins_dir=str(PLUGINS_DIR))
+    page = asyncio.run(browse.client.get("/bidi/listings")).text
+    assert "Nordvik &lt;U+202E&gt;erotS laiciffO" in page and "\u202e" not in page
     # The evidence keeps what the page said.
     assert sqlite3.connect(db).execute("SELECT seller FROM listings").fetchone()[0] == \
         "Nordvik \u202eerotS laiciffO"

@@ -192,6 +192,10 @@ VALUES (:listing_id, :verdict, :note, 'datasette',
 }
 
 
+# Datasette plugins of cfmon's own (`--plugins-dir`): files, not a package.
+PLUGINS_DIR = Path(__file__).resolve().parent / "datasette_plugins"
+
+
 def describe(table: str, columns: list[str]) -> dict[str, str]:
     own = TABLES.get(table, ("", {}))[1]
     return {c: own.get(c) or COMMON.get(c, "") for c in columns}

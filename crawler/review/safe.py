@@ -18,6 +18,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def has_bidi(text: str) -> bool:
+    return _BIDI.search(text) is not None
+
+
 def shown(text: str | None) -> str | None:
     """``text`` with every bidirectional control made visible as <U+XXXX>."""
     if text is None:

@@ -145,6 +145,13 @@ def m001_core(db: Database) -> None:
 _APPEND_ONLY = ("verdicts", "blobs", "captures", "custody_log")
 
 
+def _append_only(tables: tuple[str, ...]) -> list[str]:
+    """Triggers that refuse UPDATE and DELETE on ``tables``."""
+    return [f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: record a new row instead'); END"
+            for table in tables for action in ("UPDATE", "DELETE")]
+
+
 @migrations()
 def m002_review_and_evidence(db: Database) -> None:
     statements = [
@@ -237,12 +244,7 @@ def m002_review_and_evidence(db: Database) -> None:
         """,
     ]
     # Evidence and verdicts are history: a SQLite browser must not rewrite them.
-    for table in _APPEND_ONLY:
-        for action in ("UPDATE", "DELETE"):
-            statements.append(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: "
-                f"record a new row instead'); END")
+    statements += _append_only(_APPEND_ONLY)
     for sql in statements:
         db.execute(sql)
 
@@ -322,12 +324,7 @@ def m004_verdicts_in_the_chain(db: Database) -> None:
         )
         """,
     ]
-    for table in ("chain_heads",):
-        for action in ("UPDATE", "DELETE"):
-            statements.append(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: "
-                f"record a new row instead'); END")
+    statements += _append_only(("chain_heads",))
     for sql in statements:
         db.execute(sql)
     # Verdicts recorded before this migration join the chain now, in their order.
