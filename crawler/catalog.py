@@ -49,6 +49,7 @@ def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
         exchange_rates=config.matching.exchange_rates,
         weights={**WEIGHTS, **config.matching.weights},
         flagged_sellers=flagged_sellers(db_path),
+        site_sellers={s.name: s.authorized_sellers for s in config.sites if s.authorized_sellers},
     )
 
 

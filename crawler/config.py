@@ -133,6 +133,8 @@ class Site:
     # Regex for the part of a listing URL's path that identifies the listing
     # ("/dp/\w{10}", "/itm/\d+"); the listing's URL becomes scheme://host + that part.
     listing_path: str | None = None
+    # Sellers authorized on this marketplace only (the brand's list applies everywhere).
+    authorized_sellers: tuple[str, ...] = ()
 
     @property
     def follows_product_pages(self) -> bool:
@@ -545,7 +547,7 @@ class _Checker:
     def site(self, data: dict, where: str) -> Site | None:
         self.unknown_keys(data, ("name", "start_urls", "search_url", "queries", "max_pages",
                                  "max_cards_per_page", "currency", "listing_path", "results",
-                                 "product"), where)
+                                 "product", "authorized_sellers"), where)
         name = self.string(data, "name", f"{where}.name", required=True)
         if name and not SITE_NAME.match(name):
             self.problem(f"{where}.name", f"use letters, digits, '-', '_' or '.', got {name!r}")
@@ -593,6 +595,8 @@ class _Checker:
             max_cards_per_page=max_cards or Site.max_cards_per_page,
             currency=currency,
             listing_path=listing_path,
+            authorized_sellers=self.strings(data, "authorized_sellers",
+                                            f"{where}.authorized_sellers"),
         )
 
     def _search_urls(self, search_url: str, queries: tuple[str, ...]) -> list[str]:

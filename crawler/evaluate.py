@@ -106,7 +106,7 @@ def _facts(row: sqlite3.Row, photos: list[sqlite3.Row]) -> ListingFacts:
         hashes.append(variants or ImageHashes.from_hex(photo["phash"], photo["dhash"]))
     price = Decimal(str(row["price"])) if row["price"] is not None else None
     return ListingFacts(title=row["title"], price=price, currency=row["currency"],
-                        seller=row["seller"], image_hashes=tuple(hashes))
+                        seller=row["seller"], site=row["site"], image_hashes=tuple(hashes))
 
 
 def render(evaluation: Evaluation) -> str:

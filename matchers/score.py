@@ -13,7 +13,10 @@ Two sums, each capped, then added:
   reviewer confirmed counterfeit 40; a seller with a confirmed counterfeit 30.
 
 A listing with no relevance scores 0 whatever its vocabulary ("replica watch" of
-another brand is not ours). A listing by an authorized seller scores 0. A
+another brand is not ours). A listing by an authorized seller scores 0: the exact name
+only (NFC, case folded; per site where the config says so). A shop name that folds to
+an authorized seller's without being it ("Nordvik Оfficial Store" with a Cyrillic О,
+"NORDVIK-OFFICIAL-STORE") is a suspicion of 40, not an exemption. A
 third-party accessory ("rain cover for Nordvik ...") names the brand but its price
 is not compared with the product's, and a used one's only below 35%. Because relevance is capped at 40, a
 genuine-looking listing (official photo, right name, retail price) stays under the
@@ -33,6 +36,7 @@ from matchers.text import (
     TITLE_LIMIT,
     best_product,
     brand_style,
+    exact_name,
     find_brand,
     find_vocabulary,
     is_accessory,
@@ -55,6 +59,7 @@ WEIGHTS = {
     "disguised_brand": 20,
     "known_counterfeit": 40,  # the photo of a listing a reviewer confirmed counterfeit
     "known_seller": 30,  # a seller with a listing a reviewer confirmed counterfeit
+    "seller_imitation": 40,  # a shop name that folds to an authorized seller's, not it
 }
 PRODUCT_SIMILARITY = 80  # rapidfuzz token_set_ratio at which a product name counts
 
@@ -82,13 +87,30 @@ class Catalog:
     weights: dict[str, int] = field(default_factory=lambda: dict(WEIGHTS))
     # normalized seller name -> what reviewers found ("confirmed counterfeit #12")
     flagged_sellers: dict[str, str] = field(default_factory=dict)
-    _authorized: frozenset[str] = field(init=False, repr=False)
+    # Sellers authorized on one marketplace only: site name -> names.
+    site_sellers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self._authorized = frozenset(normalize_seller(s) for s in self.authorized_sellers)
+    def _authorized_on(self, site: str | None) -> tuple[str, ...]:
+        return (*self.authorized_sellers, *self.site_sellers.get(site or "", ()))
 
-    def is_authorized(self, seller: str | None) -> bool:
-        return bool(seller) and normalize_seller(seller) in self._authorized
+    def is_authorized(self, seller: str | None, site: str | None = None) -> bool:
+        """Only the exact name (Unicode NFC, case folded) is exempt: a shop that merely
+        looks like an authorized one is not it (see ``imitated``)."""
+        return bool(seller) and exact_name(seller) in {
+            exact_name(s) for s in self._authorized_on(site)}
+
+    def imitated(self, seller: str | None, site: str | None = None) -> str | None:
+        """The authorized seller whose name ``seller`` folds to without being it
+        (homoglyphs, accents, spacing, punctuation, full-width letters): a strong tell."""
+        if not seller or self.is_authorized(seller, site):
+            return None
+        folded = normalize_seller(seller)
+        if not folded:
+            return None
+        # Any authorized name counts here, on any site: imitating the brand's own shop
+        # is a tell wherever it happens.
+        every = (*self.authorized_sellers, *(n for ns in self.site_sellers.values() for n in ns))
+        return next((s for s in every if normalize_seller(s) == folded), None)
 
     def product(self, name: str) -> CatalogProduct | None:
         return next((p for p in self.products if p.name == name), None)
@@ -102,6 +124,7 @@ class ListingFacts:
     price: Decimal | None = None
     currency: str | None = None
     seller: str | None = None
+    site: str | None = None  # the marketplace (sellers may be authorized on one only)
     # Per listing photo: its hashes, or its variants ("full", "trimmed", "center").
     image_hashes: tuple[ImageHashes | dict[str, ImageHashes], ...] = ()
 
@@ -210,13 +233,18 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     if history:
         evidence.append(Evidence("seller_history", "suspicion", w["known_seller"],
                                  f"seller {facts.seller!r} sold {history}"))
+    imitated = catalog.imitated(facts.seller, facts.site)
+    if imitated:
+        evidence.append(Evidence("seller_imitation", "suspicion", w["seller_imitation"],
+                                 f"seller {facts.seller!r} imitates authorized seller "
+                                 f"{imitated!r}"))
 
     evidence.sort(key=lambda e: -e.points)
     relevance = min(RELEVANCE_CAP, sum(e.points for e in evidence if e.kind == "relevance"))
     suspicion = min(SUSPICION_CAP, sum(e.points for e in evidence if e.kind == "suspicion"))
     score = relevance + suspicion if relevance else 0
 
-    if catalog.is_authorized(facts.seller):
+    if catalog.is_authorized(facts.seller, facts.site):
         evidence.insert(0, Evidence("seller", "override", 0,
                                     f"seller {facts.seller!r} is authorized: never flagged"))
         score = 0

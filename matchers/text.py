@@ -206,8 +206,15 @@ def _has_term(text: str, term: str) -> bool:
 
 
 def normalize_seller(name: str) -> str:
-    """Seller names compared without case, accents, punctuation or spacing."""
+    """A seller name folded hard (case, accents, homoglyphs, full-width letters,
+    punctuation, spacing): what a look-alike shop name has in common with the real one."""
     return "".join(_WORD.findall(fold(name)))
+
+
+def exact_name(name: str) -> str:
+    """A seller name as it must match to be the same seller: Unicode NFC, case folded,
+    outer spaces off. "Nordvik Оfficial Store" (a Cyrillic О) is another name."""
+    return unicodedata.normalize("NFC", name).casefold().strip()
 
 
 _ACCESSORY = re.compile(

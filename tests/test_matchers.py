@@ -293,3 +293,32 @@ def test_unrelated_photos_are_not_accepted(index: ReferenceIndex) -> None:
 ])
 def test_vocabulary_is_reported_as_spelled(title: str, term: str) -> None:
     assert term in find_vocabulary(title)
+
+
+@pytest.mark.parametrize("seller", ["Nordvik \u041efficial Store",  # a Cyrillic О
+                                    "NORDVIK-OFFICIAL-STORE",
+                                    "\uff2e\uff4f\uff52\uff44\uff56\uff49\uff4b Official Store",
+                                    "Nordvík Official Store", "Nordvik Official Store\u200b"])
+def test_a_look_alike_of_an_authorized_seller_is_a_tell_not_an_exemption(
+        catalog: Catalog, seller: str) -> None:
+    result = score_listing(ListingFacts(
+        title="Nordvik Trail Backpack 30L replica AAA 1:1", price=Decimal("10"),
+        currency="USD", seller=seller), catalog)
+    assert result.flagged
+    assert f"seller {seller!r} imitates authorized seller 'Nordvik Official Store'" in \
+        result.reasons
+    # Alone, with a clean title and a fair price, the imitation still reaches the queue.
+    quiet = score_listing(ListingFacts(title="Nordvik Trail Backpack 30L", price=Decimal("119"),
+                                       currency="USD", seller=seller), catalog)
+    assert quiet.flagged
+
+
+def test_a_seller_authorized_on_one_marketplace_is_exempt_there_only(catalog: Catalog) -> None:
+    from dataclasses import replace
+
+    local = replace(catalog, site_sellers={"bazaar": ("Peak Outfitters",)})
+    facts = dict(title="Nordvik Trail Backpack 30L replica", price=Decimal("20"), currency="USD",
+                 seller="Peak Outfitters")
+    assert score_listing(ListingFacts(**facts, site="bazaar"), local).score == 0
+    elsewhere = score_listing(ListingFacts(**facts, site="marketo"), local)
+    assert elsewhere.flagged and "is authorized" not in " ".join(elsewhere.reasons)

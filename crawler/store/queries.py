@@ -104,7 +104,8 @@ def listings_with_photos(db_path: str) -> tuple[list[sqlite3.Row], dict[int, lis
     conn = _connect_ro(db_path)
     try:
         rows = conn.execute(
-            "SELECT id, url, title, price, currency, seller, image_url FROM listings").fetchall()
+            "SELECT id, site, url, title, price, currency, seller, image_url FROM listings"
+        ).fetchall()
         photos: dict[int, list[sqlite3.Row]] = {}
         for photo in conn.execute(
                 "SELECT DISTINCT c.listing_id, i.url, i.phash, i.dhash, i.variants "
