@@ -38,20 +38,39 @@ _LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPACED = re.compile(r"\b(?:\w[ .\-_*]){2,}\w\b")
 
-DEFAULT_VOCABULARY: tuple[str, ...] = (
-    # English
-    "replica", "replicas", "1:1", "1to1", "1 to 1", "aaa", "aaa+", "aaaa", "grade aaa",
-    "mirror quality", "mirror copy", "dupe", "dupes", "inspired by", "fake", "super fake",
-    "knockoff", "knock-off", "knock off", "copy", "high copy", "super copy", "top copy",
-    "1:1 copy", "unauthorized copy", "imitation", "reproduction", "clone", "not original",
-    "non original", "oem copy", "look-alike", "lookalike", "same factory",
-    "original quality", "unbranded copy",
-    # other languages
-    "réplica", "replika", "replik", "nachbau", "kopie", "fälschung", "imitat", "imitación",
-    "imitazione", "contrefaçon", "copie", "copia", "falsificado", "podróbka", "реплика",
-    "копия", "подделка", "люкс копия", "高仿", "复刻", "仿品", "原单", "精仿", "a货",
-    "コピー品", "スーパーコピー", "レプリカ",
-)
+# Counterfeit vocabulary by language of the marketplaces cfmon meets. Terms are matched
+# folded (case, accents: "contrefacon" finds "contrefaçon"), on word boundaries where
+# the script has them. Words that also name honest goods stay out ("faux leather",
+# "2 kW", a plain "copy" of a book is English-only and long-standing).
+VOCABULARY: dict[str, tuple[str, ...]] = {
+    "en": ("replica", "replicas", "1:1", "1to1", "1 to 1", "aaa", "aaa+", "aaaa", "grade aaa",
+           "mirror quality", "mirror copy", "dupe", "dupes", "inspired by", "fake",
+           "super fake", "knockoff", "knock-off", "knock off", "copy", "high copy", "super copy",
+           "top copy", "1:1 copy", "unauthorized copy", "imitation", "reproduction", "clone",
+           "not original", "non original", "oem copy", "look-alike", "lookalike",
+           "same factory", "original quality", "unbranded copy"),
+    "fr": ("contrefaçon", "réplique", "copie", "imitation", "qualité miroir", "pas original"),
+    "es": ("réplica", "imitación", "falsificado", "falsificada", "copia", "clon", "pirata",
+           "no original"),
+    "it": ("replica", "imitazione", "contraffatto", "contraffatta", "falso", "copia",
+           "non originale"),
+    "de": ("replik", "nachbau", "fälschung", "gefälscht", "kopie", "imitat", "nachahmung",
+           "nicht original"),
+    "pt": ("réplica", "imitação", "falsificado", "cópia", "primeira linha", "não original"),
+    "nl": ("replica", "namaak", "nep", "kopie", "imitatie", "niet origineel"),
+    "pl": ("podróbka", "podrobiony", "replika", "kopia", "imitacja", "nieoryginalny"),
+    "tr": ("replika", "çakma", "taklit", "a kalite", "orijinal değil"),
+    "ru": ("реплика", "копия", "подделка", "люкс копия", "паль", "не оригинал", "реплика 1:1"),
+    "ar": ("تقليد", "مقلد", "طبق الأصل", "ليس أصلي", "كوبي"),
+    "zh": ("高仿", "复刻", "仿品", "原单", "精仿", "a货", "仿冒", "山寨", "非正品"),
+    "ja": ("コピー品", "スーパーコピー", "レプリカ", "偽物", "模造品", "パチモン"),
+    "ko": ("레플리카", "짝퉁", "이미테이션", "가품", "미러급"),
+    "vi": ("hàng nhái", "hàng giả", "hàng fake", "hàng rep", "không chính hãng"),
+    "th": ("ของปลอม", "ก๊อปเกรด", "งานก๊อป", "เกรดมิเรอร์", "ของก๊อป"),
+    "id": ("tiruan", "palsu", "kw super", "barang kw", "bukan original"),
+}
+DEFAULT_VOCABULARY: tuple[str, ...] = tuple(dict.fromkeys(
+    term for terms in VOCABULARY.values() for term in terms))
 
 
 _MARKS = str.maketrans("", "", "™®©℠")

@@ -322,3 +322,43 @@ def test_a_seller_authorized_on_one_marketplace_is_exempt_there_only(catalog: Ca
     assert score_listing(ListingFacts(**facts, site="bazaar"), local).score == 0
     elsewhere = score_listing(ListingFacts(**facts, site="marketo"), local)
     assert elsewhere.flagged and "is authorized" not in " ".join(elsewhere.reasons)
+
+
+# One title per language, as its marketplaces write it; where the script has accents,
+# also without them (sellers drop them to dodge filters).
+TELLS = {
+    "en": ["Nordvik backpack replica AAA grade", "Nordvik knock-off backpack"],
+    "fr": ["Sac Nordvik contrefaçon qualité", "Sac Nordvik contrefacon", "Nordvik réplique"],
+    "es": ["Mochila Nordvik imitación barata", "Mochila Nordvik imitacion", "Nordvik falsificada"],
+    "it": ["Zaino Nordvik imitazione perfetta", "Nordvik contraffatto"],
+    "de": ["Nordvik Rucksack Fälschung", "Nordvik Rucksack Falschung", "Nordvik Nachbau"],
+    "pt": ["Mochila Nordvik primeira linha", "Nordvik imitação", "Nordvik imitacao"],
+    "nl": ["Nordvik rugzak namaak", "Nordvik nep rugzak"],
+    "pl": ["Plecak Nordvik podróbka", "Plecak Nordvik podrobka", "Nordvik imitacja"],
+    "tr": ["Nordvik sırt çantası çakma", "Nordvik canta cakma", "Nordvik taklit"],
+    "ru": ["Рюкзак Nordvik реплика", "Nordvik подделка", "Nordvik люкс копия"],
+    "ar": ["حقيبة Nordvik تقليد", "Nordvik طبق الأصل"],
+    "zh": ["Nordvik 背包 高仿", "Nordvik山寨背包"],
+    "ja": ["Nordvik リュック スーパーコピー", "Nordvik 偽物"],
+    "ko": ["Nordvik 백팩 짝퉁", "Nordvik 미러급 가방"],
+    "vi": ["Balo Nordvik hàng nhái", "Balo Nordvik hang nhai", "Nordvik hàng giả"],
+    "th": ["กระเป๋า Nordvik ของปลอม", "Nordvik งานก๊อป"],
+    "id": ["Tas Nordvik kw super", "Tas Nordvik tiruan", "Nordvik palsu murah"],
+}
+
+
+@pytest.mark.parametrize("language", sorted(TELLS))
+def test_counterfeit_vocabulary_in_each_language(language: str) -> None:
+    from matchers.text import VOCABULARY, find_vocabulary
+
+    assert language in VOCABULARY
+    for title in TELLS[language]:
+        assert find_vocabulary(title), title
+
+
+@pytest.mark.parametrize("title", ["Nordvik faux leather wallet", "Patio heater 2 kW",
+                                   "Nordvik Turkish Nepal trek backpack", "Nordvik original"])
+def test_honest_titles_carry_no_tell(title: str) -> None:
+    from matchers.text import find_vocabulary
+
+    assert find_vocabulary(title) == []
