@@ -10,6 +10,7 @@ from crawler.errors import ConfigError
 from crawler.store.queries import counterfeit_photos, counterfeit_sellers
 from crawler.store.writer import CatalogPhoto
 from matchers.images import ImageError, ImageHashes, Reference, ReferenceIndex, analyse_image
+from matchers.price import RateTable
 from matchers.score import WEIGHTS, Catalog, CatalogProduct
 from matchers.text import normalize_seller
 
@@ -47,6 +48,7 @@ def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
         threshold=config.matching.threshold,
         image_score=config.matching.image_score,
         exchange_rates=config.matching.exchange_rates,
+        reference_rates=_reference_rates(db_path),
         weights={**WEIGHTS, **config.matching.weights},
         flagged_sellers=flagged_sellers(db_path),
         site_sellers={s.name: s.authorized_sellers for s in config.sites if s.authorized_sellers},
@@ -87,3 +89,10 @@ def flagged_sellers(db_path: str | None) -> dict[str, str]:
         down = f", taken down {gone_at[:10]}: a re-listing?" if gone_at else ""
         out[normalize_seller(seller)] = f"confirmed counterfeit #{first_id}{more}{down}"
     return out
+
+
+def _reference_rates(db_path: str | None) -> RateTable | None:
+    from crawler.rates import current
+
+    rates = current(db_path)
+    return rates.table() if rates else None

@@ -549,6 +549,45 @@ def report(db_path: str, out_file: str) -> None:
     click.echo(f"wrote {out_file}")
 
 
+@main.group()
+def rates() -> None:
+    """Exchange rates for comparing prices with an MSRP in another currency.
+
+    cfmon ships the European Central Bank's reference rates (of the date they were
+    packaged) and uses the newest it has; the config's [matching.exchange_rates]
+    wins for the currencies it names.
+
+    Example:
+
+        cfmon rates update --db cfmon.db
+    """
+
+
+@rates.command("update")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+              callback=_new_or_existing_db, help="The database to keep them in.")
+@click.option("--url", default=None, help="The ECB's daily feed (eurofxref-daily.xml).")
+def rates_update(db_path: str, url: str | None) -> None:
+    """Fetch the ECB's reference rates of today into the database.
+
+    Example:
+
+        cfmon rates update --db cfmon.db
+    """
+    from crawler.rates import ECB_DAILY_URL, fetch
+    from crawler.store.writer import Store
+    from crawler.timestamp import shown_url
+
+    got = fetch(url or ECB_DAILY_URL)
+    store = Store.open(db_path)
+    try:
+        count = store.save_rates(got.date, got.per_eur, shown_url(url or ECB_DAILY_URL))
+    finally:
+        store.close()
+    usd = f"; 1 EUR = {got.per_eur['USD']} USD" if "USD" in got.per_eur else ""
+    click.echo(f"ECB reference rates of {got.date}: {count} currencies{usd}")
+
+
 @main.command()
 @existing_db
 @click.option("--port", default=8001, show_default=True, type=int)

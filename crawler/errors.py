@@ -70,6 +70,12 @@ class BundleExistsError(CfmonError):
     exit_code = 2
 
 
+class RatesError(CfmonError):
+    """The ECB's reference rates could not be fetched or read."""
+
+    exit_code = 1
+
+
 class PageFileError(CfmonError):
     """A saved page given to `cfmon extract` cannot be read."""
 

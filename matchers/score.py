@@ -8,8 +8,8 @@ Two sums, each capped, then added:
   words alone such as "backpack 30L" prove nothing).
 * **suspicion** (cap 60): does it look counterfeit? price at most 35% of MSRP 40,
   at most 50% 30, at most 70% 15 (other currencies through the config's exchange
-  rates); counterfeit vocabulary 40 (+5 per further term), "Nordvik-style" counts
-  as vocabulary; a disguised brand name ("N0rdvik") 20; the photo of a listing a
+  rates, else the ECB's reference rates); counterfeit vocabulary 40 (+5 per further
+  term), "Nordvik-style" counts as vocabulary; a disguised brand name ("N0rdvik") 20; the photo of a listing a
   reviewer confirmed counterfeit 40; a seller with a confirmed counterfeit 30.
 
 A listing with no relevance scores 0 whatever its vocabulary ("replica watch" of
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from matchers.images import ImageHashes, ImageMatch, ReferenceIndex
-from matchers.price import price_ratio
+from matchers.price import RateTable, price_ratio
 from matchers.text import (
     TITLE_LIMIT,
     best_product,
@@ -84,6 +84,8 @@ class Catalog:
     threshold: int = 50
     image_score: int = 28
     exchange_rates: dict[str, float] = field(default_factory=dict)
+    # Rates for currencies the config does not price (the ECB's), with their date.
+    reference_rates: RateTable | None = None
     weights: dict[str, int] = field(default_factory=lambda: dict(WEIGHTS))
     # normalized seller name -> what reviewers found ("confirmed counterfeit #12")
     flagged_sellers: dict[str, str] = field(default_factory=dict)
@@ -199,7 +201,7 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     product = catalog.product(product_name) if product_name else None
     if product is not None and not accessory:
         ratio = price_ratio(facts.price, facts.currency, product.msrp, product.currency,
-                            catalog.exchange_rates)
+                            catalog.exchange_rates, catalog.reference_rates)
         if ratio is not None:
             used = is_used(title)
             points = (w["price_35"] if ratio.ratio <= 0.35 else
@@ -207,12 +209,15 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
                       w["price_50"] if ratio.ratio <= 0.50 else
                       w["price_70"] if ratio.ratio <= 0.70 else 0)
             if points:
-                converted = "" if ratio.currency == ratio.msrp_currency else \
-                    " at the configured exchange rates"
+                shown = f"price {ratio.price:.2f} {ratio.currency}"
+                if ratio.converted is not None:
+                    shown += (f" = {ratio.converted:.2f} {ratio.msrp_currency} at "
+                              f"{ratio.rates},")
+                else:
+                    shown += " is"
                 evidence.append(Evidence(
                     "price", "suspicion", points,
-                    f"price {ratio.price:.2f} {ratio.currency} is {ratio.percent}% of "
-                    f"MSRP {ratio.msrp:.2f} {ratio.msrp_currency}{converted}"))
+                    f"{shown} {ratio.percent}% of MSRP {ratio.msrp:.2f} {ratio.msrp_currency}"))
     elif accessory:
         evidence.append(Evidence("accessory", "relevance", 0,
                                  "an accessory for the brand's product: price not compared"))

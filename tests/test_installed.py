@@ -22,7 +22,7 @@ from tests.conftest import CFMON, CFMON_ENV, DEMO, run_cfmon
 from tests.mockserver import MockServer
 
 COMMANDS = ["check-config", "crawl", "extract", "demo", "evaluate", "verdict", "verify",
-            "evidence", "export", "report", "browse"]
+            "evidence", "export", "report", "browse", "rates"]
 
 
 def test_every_command_is_tested_here() -> None:
@@ -174,3 +174,29 @@ def test_an_unreadable_config_is_a_usage_error(demo: Path, tmp_path: Path) -> No
         assert result.returncode == 2
         assert result.stderr.startswith(f"error: config {config}: ")
         assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+ECB_FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01"
+ xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">
+<gesmes:subject>Reference rates</gesmes:subject>
+<Cube><Cube time="2099-11-24"><Cube currency="USD" rate="1.0850"/>
+<Cube currency="JPY" rate="163.20"/><Cube currency="GBP" rate="0.8312"/></Cube></Cube>
+</gesmes:Envelope>"""
+
+
+def test_rates_update_fetches_the_ecb_feed_and_crawls_use_it(tmp_path: Path) -> None:
+    from crawler.rates import current
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "eurofxref-daily.xml").write_bytes(ECB_FEED)
+    with MockServer(tmp_path / "www") as server:
+        result = run_cfmon("rates", "update", "--db", "r.db", "--url",
+                           f"{server.url}/eurofxref-daily.xml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ECB reference rates of 2099-11-24: 3 currencies; 1 EUR = 1.085 USD\n"
+    rates = current(str(tmp_path / "r.db"))
+    assert rates.date == "2099-11-24" and rates.table().label == "ECB 2099-11-24"
+    broken = run_cfmon("rates", "update", "--db", "r.db", "--url", "http://127.0.0.1:9/x",
+                       cwd=tmp_path)
+    assert broken.returncode == 1 and "cannot fetch the ECB's rates" in broken.stderr

@@ -241,9 +241,30 @@ def test_price_in_another_currency_uses_the_exchange_rates(index: ReferenceIndex
                     products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"), "USD"),),
                     references=index, exchange_rates={"USD": 1.0, "EUR": 1.08})
     result = flagged(rated, "Nordvik Trail Backpack 30L", "30.00", currency="EUR")
-    assert "price 30.00 EUR is 25% of MSRP 129.00 USD at the configured exchange rates" \
-        in result.reasons
+    assert "price 30.00 EUR = 32.40 USD at the configured exchange rates, 25% of MSRP " \
+        "129.00 USD" in result.reasons
     assert result.flagged
+
+
+def test_without_configured_rates_the_ecbs_convert_and_are_named(index: ReferenceIndex) -> None:
+    from crawler.rates import shipped
+
+    ecb = shipped()
+    assert ecb is not None and ecb.date >= "2026-01-01" and ecb.per_eur["USD"] > 0.5
+    catalog = Catalog(brand_names=("Nordvik",),
+                      products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"),
+                                               "USD"),),
+                      references=index, reference_rates=ecb.table())
+    result = flagged(catalog, "Nordvik Trail Backpack 30L", "49.00", currency="EUR")
+    usd = Decimal("49") * Decimal(str(ecb.per_eur["USD"]))
+    percent = round(float(usd) / 129 * 100)
+    assert f"price 49.00 EUR = {usd:.2f} USD at ECB {ecb.date}, {percent}% of MSRP 129.00 USD" \
+        in result.reasons
+    # The config's rates win where they name both currencies.
+    mine = Catalog(brand_names=("Nordvik",), products=catalog.products, references=index,
+                   exchange_rates={"USD": 1.0, "EUR": 1.0}, reference_rates=ecb.table())
+    assert "at the configured exchange rates" in flagged(mine, "Nordvik Trail Backpack 30L",
+                                                         "49.00", currency="EUR").reasons[0]
 
 
 def test_a_seller_with_a_confirmed_counterfeit_raises_the_score(index: ReferenceIndex) -> None:

@@ -345,3 +345,16 @@ def m004_verdicts_in_the_chain(db: Database) -> None:
                    "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'))",
                    [row["id"], content, content_sha256, prev, entry])
         prev = entry
+
+
+@migrations()
+def m005_exchange_rates(db: Database) -> None:
+    db.execute("""
+        CREATE TABLE exchange_rates (
+            date TEXT NOT NULL,                       -- the ECB's reference date
+            currency TEXT NOT NULL,                   -- ISO 4217
+            per_eur REAL NOT NULL,                    -- units of it for one euro
+            source TEXT NOT NULL,                     -- where they were fetched from
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (date, currency)
+        )""")

@@ -135,3 +135,13 @@ def timestamped_heads(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     conn.row_factory = sqlite3.Row
     return conn.execute("SELECT id, entry_id, entry_hash, token FROM chain_heads "
                         "WHERE token IS NOT NULL ORDER BY id").fetchall()
+
+
+def latest_rates(db_path: str | None) -> tuple[str, dict[str, float]] | None:
+    """The newest ECB reference rates fetched into the database: (date, per euro)."""
+    rows = read_rows(db_path, "SELECT date, currency, per_eur FROM exchange_rates "
+                              "WHERE date = (SELECT max(date) FROM exchange_rates)",
+                     what="exchange rates")
+    if not rows:
+        return None
+    return rows[0][0], {currency: rate for _, currency, rate in rows}

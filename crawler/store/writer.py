@@ -212,6 +212,18 @@ class Store:
                     flagged += listing.match.flagged
         return BatchResult(len(listings), new, flagged, per_site)
 
+    def save_rates(self, date: str, per_eur: dict[str, float], source: str) -> int:
+        """The ECB's reference rates of ``date`` (units for one euro)."""
+        now = utcnow()
+        with self._transaction():
+            for currency, rate in per_eur.items():
+                self.db.execute(
+                    "INSERT INTO exchange_rates (date, currency, per_eur, source, fetched_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (date, currency) DO UPDATE SET "
+                    "per_eur = excluded.per_eur, source = excluded.source, "
+                    "fetched_at = excluded.fetched_at", [date, currency, rate, source, now])
+        return len(per_eur)
+
     def mark_gone(self, urls_and_reasons: Sequence[tuple[str, str]]) -> int:
         """Listings whose own page answered 404/410 are gone, as of now."""
         now, gone = utcnow(), 0
