@@ -132,7 +132,7 @@ class ListingFacts:
 
 
 @dataclass(frozen=True)
-class Evidence:
+class Signal:
     signal: str  # image, brand, product, price, vocabulary, disguise, seller
     kind: str  # "relevance" or "suspicion" (or "override")
     points: int
@@ -144,17 +144,17 @@ class MatchResult:
     score: int
     flagged: bool
     product: str | None
-    evidence: tuple[Evidence, ...]
+    signals: tuple[Signal, ...]
     image_match: ImageMatch | None = None
     image_photo: int | None = None  # which of facts.image_hashes matched
 
     @property
     def reasons(self) -> list[str]:
-        return [e.reason for e in self.evidence]
+        return [e.reason for e in self.signals]
 
 
 def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
-    evidence: list[Evidence] = []
+    signals: list[Signal] = []
     title = (facts.title or "")[:TITLE_LIMIT]
     w = catalog.weights
 
@@ -164,16 +164,16 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
         points = w["image_exact"] if image.score <= 8 else w["image_near"]
         bits = "bit" if image.distance == 1 else "bits"
         if ref.variant == "known-counterfeit":
-            evidence.append(Evidence(
+            signals.append(Signal(
                 "image", "relevance", points,
                 f"image: {image.distance} {bits} from the photo of {ref.photo} ({ref.product})"))
-            evidence.append(Evidence("known_counterfeit", "suspicion", w["known_counterfeit"],
+            signals.append(Signal("known_counterfeit", "suspicion", w["known_counterfeit"],
                                      f"same photo as {ref.photo}: a re-listing"))
         else:
             how = ", mirrored" if ref.variant == "mirrored" else ""
             how += {"trimmed": ", borders trimmed", "center": ", centre"}.get(
                 image.query_variant, "")
-            evidence.append(Evidence(
+            signals.append(Signal(
                 "image", "relevance", points,
                 f"image: {image.distance} {bits} from reference photo {ref.photo}{how} "
                 f"({ref.product})"))
@@ -181,10 +181,10 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     brand = find_brand(title, catalog.brand_names) if title else None
     accessory = brand is not None and is_accessory(title, brand.found)
     if brand is not None:
-        evidence.append(Evidence("brand", "relevance", w["brand"],
+        signals.append(Signal("brand", "relevance", w["brand"],
                                  f"title names the brand {brand.name!r}"))
         if not brand.exact:
-            evidence.append(Evidence(
+            signals.append(Signal(
                 "disguise", "suspicion", w["disguised_brand"],
                 f"title disguises the brand: {brand.found!r} for {brand.name!r}"))
 
@@ -194,7 +194,7 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     if match is not None and match.similarity >= PRODUCT_SIMILARITY:
         product_name = product_name or match.name
         if (brand is not None or image is not None) and not accessory:
-            evidence.append(Evidence(
+            signals.append(Signal(
                 "product", "relevance", w["product"],
                 f"title matches product {match.name!r} ({match.similarity:.0f}%)"))
 
@@ -215,11 +215,11 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
                               f"{ratio.rates},")
                 else:
                     shown += " is"
-                evidence.append(Evidence(
+                signals.append(Signal(
                     "price", "suspicion", points,
                     f"{shown} {ratio.percent}% of MSRP {ratio.msrp:.2f} {ratio.msrp_currency}"))
     elif accessory:
-        evidence.append(Evidence("accessory", "relevance", 0,
+        signals.append(Signal("accessory", "relevance", 0,
                                  "an accessory for the brand's product: price not compared"))
 
     terms = find_vocabulary(title, catalog.vocabulary) if title else []
@@ -230,27 +230,27 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     if terms:
         points = w["vocabulary"] + w["vocabulary_more"] * (len(terms) - 1)
         quoted = ", ".join(repr(t) for t in terms)
-        evidence.append(Evidence("vocabulary", "suspicion", points,
+        signals.append(Signal("vocabulary", "suspicion", points,
                                  f"title contains {quoted}"))
 
     history = catalog.flagged_sellers.get(normalize_seller(facts.seller)) \
         if facts.seller else None
     if history:
-        evidence.append(Evidence("seller_history", "suspicion", w["known_seller"],
+        signals.append(Signal("seller_history", "suspicion", w["known_seller"],
                                  f"seller {facts.seller!r} sold {history}"))
     imitated = catalog.imitated(facts.seller, facts.site)
     if imitated:
-        evidence.append(Evidence("seller_imitation", "suspicion", w["seller_imitation"],
+        signals.append(Signal("seller_imitation", "suspicion", w["seller_imitation"],
                                  f"seller {facts.seller!r} imitates authorized seller "
                                  f"{imitated!r}"))
 
-    evidence.sort(key=lambda e: -e.points)
-    relevance = min(RELEVANCE_CAP, sum(e.points for e in evidence if e.kind == "relevance"))
-    suspicion = min(SUSPICION_CAP, sum(e.points for e in evidence if e.kind == "suspicion"))
+    signals.sort(key=lambda e: -e.points)
+    relevance = min(RELEVANCE_CAP, sum(e.points for e in signals if e.kind == "relevance"))
+    suspicion = min(SUSPICION_CAP, sum(e.points for e in signals if e.kind == "suspicion"))
     score = relevance + suspicion if relevance else 0
 
     if catalog.is_authorized(facts.seller, facts.site):
-        evidence.insert(0, Evidence("seller", "override", 0,
+        signals.insert(0, Signal("seller", "override", 0,
                                     f"seller {facts.seller!r} is authorized: never flagged"))
         score = 0
 
@@ -258,7 +258,7 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
         score=score,
         flagged=score >= catalog.threshold,
         product=product_name,
-        evidence=tuple(evidence),
+        signals=tuple(signals),
         image_match=image,
         image_photo=photo,
     )

@@ -22,7 +22,7 @@ from crawler.items import Listing
 from crawler.review.datasette import PLUGINS_DIR, browse_metadata
 from crawler.store.writer import CatalogPhoto, Store
 from matchers.images import ImageHashes, ImageMatch, Reference, analyse_image
-from matchers.score import Evidence, MatchResult
+from matchers.score import MatchResult, Signal
 from tests.conftest import DEMO
 
 CATALOG = DEMO / "brand" / "catalog"
@@ -51,7 +51,7 @@ def make_listing(n: int, title: str, score: int, image: Path | None) -> Listing:
                           ImageHashes(0, 0))
     item.match = MatchResult(
         score=score, flagged=score >= 50, product="Nordvik Trail Backpack 30L",
-        evidence=(Evidence("vocabulary", "suspicion", 40, "title contains 'replica'"),),
+        signals=(Signal("vocabulary", "suspicion", 40, "title contains 'replica'"),),
         image_match=ImageMatch(reference, 2, 1))
     return item
 

@@ -11,7 +11,7 @@ import pytest
 from crawler.errors import DatabaseError
 from crawler.items import Listing
 from crawler.store.writer import Store
-from matchers.score import Evidence, MatchResult
+from matchers.score import MatchResult, Signal
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def listing(url: str, score: int = 0, title: str = "Nordvik pack", price: str = 
     item = Listing(site="bazaar", url=url, title=title, price=Decimal(price), currency="USD",
                    seller="someone", image_url=None, sources={"title": "selector"})
     item.match = MatchResult(score=score, flagged=score >= 50, product="Nordvik Trail Backpack 30L",
-                             evidence=(Evidence("price", "suspicion", 40,
+                             signals=(Signal("price", "suspicion", 40,
                                                 "price 10.00 USD is 8% of MSRP 129.00 USD"),))
     return item
 
@@ -38,7 +38,7 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
     assert "review_queue" in store.db.view_names()
     applied = [r["name"] for r in store.db["_sqlite_migrations"].rows]
     assert applied == ["m001_core", "m002_review_and_evidence", "m003_incremental",
-                       "m004_verdicts_in_the_chain"]
+                       "m004_verdicts_in_the_chain", "m005_exchange_rates", "m006_signals"]
     columns = [c.name for c in store.db["review_queue"].columns]
     assert columns[:10] == ["listing_id", "site", "url", "title", "price", "currency", "seller",
                             "score", "product", "reasons"]

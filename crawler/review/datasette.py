@@ -71,7 +71,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "matches": ("The latest score of each listing.", {
         "flagged": "1 when score >= threshold",
         "reasons": "One reason per line, strongest first",
-        "evidence": "JSON: each signal with its points",
+        "signals": "JSON: each scoring signal with its points",
         "image_distance": "pHash bits between the listing photo and the nearest reference "
                           "(best variant pair)",
         "reference_photo": "The nearest reference photo",
@@ -117,6 +117,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "content_sha256": "SHA-256 of content", "prev_hash": "entry_hash of the entry before",
         "entry_hash": "sha256(prev_hash || content_sha256)",
         "recorded_at": "UTC time of the entry"}),
+    "exchange_rates": ("The ECB's reference rates fetched by `cfmon rates update` (units of "
+                       "each currency for one euro), by date.", {
+        "date": "The ECB's reference date", "per_eur": "Units of the currency for one euro",
+        "source": "Where they were fetched from", "fetched_at": "UTC time of the fetch"}),
     "chain_heads": ("The custody chain's head after each run and each verdict command, "
                     "with its RFC 3161 time-stamp token where configured; append-only. "
                     "Keep a copy of a head elsewhere: `cfmon verify --against` checks it.", {

@@ -358,3 +358,9 @@ def m005_exchange_rates(db: Database) -> None:
             fetched_at TEXT NOT NULL,
             PRIMARY KEY (date, currency)
         )""")
+
+
+@migrations()
+def m006_signals(db: Database) -> None:
+    """Scoring signals get their own name: "evidence" is the custody record."""
+    db.execute("ALTER TABLE matches RENAME COLUMN evidence TO signals")

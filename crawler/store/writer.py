@@ -454,13 +454,13 @@ class Store:
         image = match.image_match
         self.db.execute(
             """INSERT INTO matches (listing_id, run_id, score, flagged, product, reasons,
-                   evidence, image_distance, reference_photo, matched_at, first_flagged_at,
+                   signals, image_distance, reference_photo, matched_at, first_flagged_at,
                    image_url)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ?4 THEN ?10 END, ?11)
                ON CONFLICT (listing_id) DO UPDATE SET
                    run_id = excluded.run_id, score = excluded.score,
                    flagged = excluded.flagged, product = excluded.product,
-                   reasons = excluded.reasons, evidence = excluded.evidence,
+                   reasons = excluded.reasons, signals = excluded.signals,
                    image_distance = excluded.image_distance,
                    reference_photo = excluded.reference_photo,
                    matched_at = excluded.matched_at,
@@ -470,7 +470,7 @@ class Store:
             [listing_id, run_id, match.score, int(match.flagged), match.product,
              "\n".join(match.reasons),
              json.dumps([{"signal": e.signal, "kind": e.kind, "points": e.points,
-                          "reason": e.reason} for e in match.evidence]),
+                          "reason": e.reason} for e in match.signals]),
              image.distance if image else None,
              image.reference.photo if image else None, now, listing.matched_image_url])
 
