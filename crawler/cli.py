@@ -528,22 +528,33 @@ def export(db_path: str, fmt: str, status: str, out_file: str | None) -> None:
 @main.command()
 @existing_db
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False))
-def report(db_path: str, out_file: str) -> None:
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1),
+              help="Counterfeit verdicts of this many days (open flags: all of them).")
+@click.option("--all", "everything", is_flag=True, help="Every counterfeit verdict ever.")
+@click.option("--photos", default=200, show_default=True, type=click.IntRange(min=0),
+              help="Rows whose photos are inlined; the rest name where to see them.")
+def report(db_path: str, out_file: str, days: int, everything: bool, photos: int) -> None:
     """Write a self-contained HTML report for a manager (images inlined).
 
-    Reference photo beside listing photo for every flag, score and reasons, counts
-    per site and per verdict, flags over time.
+    Open flags and the counterfeit verdicts of the last --days, reference photo beside
+    listing photo (for the first --photos rows), score and reasons, counts per site and
+    per verdict, flags over time. Bounded by default: a year of flags stays a file
+    that mail carries.
 
     Example:
 
-        cfmon report --db cfmon.db --out report.html
+        cfmon report --db cfmon.db --out report.html --days 7
     """
+    from datetime import datetime, timedelta, timezone
+
     from crawler.review.report import render_report
     from crawler.store.writer import utcnow
 
+    since = None if everything else \
+        (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
     conn = _connect(db_path)
     try:
-        Path(out_file).write_text(render_report(conn, utcnow()), encoding="utf-8")
+        Path(out_file).write_text(render_report(conn, utcnow(), since, photos), encoding="utf-8")
     finally:
         conn.close()
     click.echo(f"wrote {out_file}")

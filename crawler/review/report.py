@@ -58,19 +58,26 @@ def _chart(days: list[tuple[str, int]]) -> str:
     return "".join(parts)
 
 
-def render_report(conn: sqlite3.Connection, generated_at: str) -> str:
+# Rows whose photos are inlined; past them a row says where its photos are, which keeps
+# a report of 15,000 flags to a few MB instead of ~100 MB.
+PHOTO_ROWS = 200
+
+
+def render_report(conn: sqlite3.Connection, generated_at: str, since: str | None = None,
+                  photo_rows: int = PHOTO_ROWS) -> str:
+    """Open flags (flagged, no verdict yet) and counterfeit verdicts decided since
+    ``since`` (every one when None); photos inlined for the first ``photo_rows``."""
     conn.row_factory = sqlite3.Row
     flags = conn.execute(
         """SELECT l.id, l.site, l.url, l.title, l.price, l.currency, l.seller, l.first_seen,
-                  m.score, m.product, m.reasons, i.thumbnail AS listing_image,
-                  c.thumbnail AS reference_image, c.photo AS reference_photo,
+                  m.score, m.product, m.reasons, m.reference_photo,
+                  coalesce(m.image_url, l.image_url) AS photo_url,
                   v.verdict, v.decided_at
            FROM matches m JOIN listings l ON l.id = m.listing_id
-           LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
-           LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
            LEFT JOIN latest_verdicts v ON v.listing_id = l.id
-           WHERE m.flagged = 1 OR v.verdict = 'counterfeit'
-           ORDER BY m.score DESC, l.id""").fetchall()
+           WHERE (m.flagged = 1 AND v.verdict IS NULL)
+              OR (v.verdict = 'counterfeit' AND (:since IS NULL OR v.decided_at >= :since))
+           ORDER BY m.score DESC, l.id""", {"since": since}).fetchall()
     sites = conn.execute(
         """SELECT l.site, count(*) AS listings, sum(coalesce(m.flagged, 0)) AS flagged,
                   sum(v.verdict = 'counterfeit') AS counterfeit
@@ -81,11 +88,13 @@ def render_report(conn: sqlite3.Connection, generated_at: str) -> str:
     per_day = Counter((row["first_seen"] or "")[:10] for row in flags)
     runs = conn.execute("SELECT count(*), max(finished_at) FROM runs").fetchone()
 
+    period = f"counterfeit verdicts since {since[:10]}" if since else "every counterfeit verdict"
     out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
            "<title>cfmon report</title><style>", STYLE, "</style></head><body>",
            "<h1>Counterfeit monitoring report</h1>",
            f"<p class='muted'>Generated {escape(generated_at)} from {runs[0]} crawl runs "
-           f"(last finished {escape(str(runs[1] or '-'))}).</p>",
+           f"(last finished {escape(str(runs[1] or '-'))}). Open flags and "
+           f"{escape(period)}; photos for the first {photo_rows} rows.</p>",
            "<h2>Per marketplace</h2><table><tr><th>Site</th><th class='num'>Listings</th>"
            "<th class='num'>Flagged</th><th class='num'>Confirmed counterfeit</th></tr>"]
     for s in sites:
@@ -100,13 +109,19 @@ def render_report(conn: sqlite3.Connection, generated_at: str) -> str:
     out.append(_chart(sorted(per_day.items())))
     out.append("<h2>Every flag</h2><table><tr><th>Reference / listing photo</th>"
                "<th>Listing</th><th class='num'>Score</th><th>Why</th></tr>")
-    for f in flags:
+    for n, f in enumerate(flags):
         price = f"{f['price']:.2f} {f['currency'] or ''}" if f["price"] is not None else "no price"
+        if n < photo_rows:
+            reference = _thumbnail(conn, "catalog", f["product"], f["reference_photo"])
+            listing = _thumbnail(conn, "images", f["photo_url"])
+            photos = f"{_img(reference, 'reference photo')} {_img(listing, 'listing photo')}"
+        else:
+            photos = (f"<span class='muted'>photos: listing #{f['id']} in cfmon browse "
+                      "(or cfmon report --photos N)</span>")
         reasons = "".join(f"<li>{escape(r)}</li>" for r in (f["reasons"] or "").splitlines())
         verdict = escape(f["verdict"] or "awaiting review")
         out.append(
-            f"<tr><td class='pair'>{_img(f['reference_image'], 'reference photo')} "
-            f"{_img(f['listing_image'], 'listing photo')}</td>"
+            f"<tr><td class='pair'>{photos}</td>"
             f"<td><a href='{escape(f['url'], quote=True)}'>{escape(f['title'] or '(no title)')}</a>"
             f"<br>{escape(f['site'])} · seller {escape(f['seller'] or '?')} · {escape(price)}"
             f"<br>product: {escape(f['product'] or '?')} · listing #{f['id']} · {verdict}</td>"
@@ -114,3 +129,14 @@ def render_report(conn: sqlite3.Connection, generated_at: str) -> str:
             "</tr>")
     out.append("</table></body></html>\n")
     return "".join(out)
+
+
+def _thumbnail(conn: sqlite3.Connection, table: str, key: str | None,
+               photo: str | None = None) -> bytes | None:
+    """One thumbnail, read when its row is written: never every blob at once."""
+    if table == "catalog":
+        row = conn.execute("SELECT thumbnail FROM catalog WHERE product = ? AND photo = ?",
+                           [key, photo]).fetchone()
+    else:
+        row = conn.execute("SELECT thumbnail FROM images WHERE url = ?", [key]).fetchone()
+    return row[0] if row else None
