@@ -439,19 +439,15 @@ def test_bidi_controls_are_shown_not_obeyed_on_display(tmp_path: Path) -> None:
         "Nordvik \u202eerotS laiciffO"
 
 
-def test_the_report_is_bounded_by_default(tmp_path: Path) -> None:
-    db = tmp_path / "big.db"
-    store = Store.open(db)
-    photo = CATALOG / "trail-30.jpg"
-    store.sync_catalog([CatalogPhoto("Nordvik Trail Backpack 30L", photo, 129.0, "USD",
-                                     analyse_image(photo.read_bytes()))])
+def test_the_report_is_bounded_by_default(db: Path, tmp_path: Path) -> None:
+    store = Store.open(db)  # 2 open flags already; 5 more
     run = store.start_run("monitor.toml", ["bazaar"])
     store.write_batch([make_listing(n, f"Nordvik Trail Backpack 30L replica {n}", 90,
-                                    SITES / "bazaar/img/b2.jpg") for n in range(1, 8)], run)
+                                    SITES / "bazaar/img/b2.jpg") for n in range(4, 9)], run)
     store.close()
     conn = sqlite3.connect(db)  # a verdict decided long ago (as a migration would have kept it)
     conn.execute("INSERT INTO verdicts (listing_id, verdict, decided_by, decided_at) "
-                 "VALUES (7, 'counterfeit', 'ana', '2020-01-01T00:00:00+00:00')")
+                 "VALUES (8, 'counterfeit', 'ana', '2020-01-01T00:00:00+00:00')")
     conn.commit()
     conn.close()
     out = tmp_path / "r.html"
@@ -459,6 +455,6 @@ def test_the_report_is_bounded_by_default(tmp_path: Path) -> None:
     html = out.read_text()
     assert html.count("data:image/jpeg;base64,") == 6  # two photos for each of 3 rows
     assert html.count("in cfmon browse") == 3  # the other open flags say where photos are
-    assert "replica 7" not in html  # decided in 2020: outside the last 30 days
+    assert "replica 8" not in html  # decided in 2020: outside the last 30 days
     cli("report", "--db", str(db), "--out", str(out), "--all")
-    assert "replica 7" in out.read_text()
+    assert "replica 8" in out.read_text()
