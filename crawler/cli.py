@@ -368,8 +368,10 @@ def _connect(db_path: str):
               help="Record over a different earlier verdict (the earlier one stays in history).")
 @click.option("--force", is_flag=True,
               help="Record a verdict on a listing that was never flagged.")
+@click.option("--wait", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds to wait while a crawl or another program is writing.")
 def verdict(db_path: str, listing_ids: tuple[int, ...], verdict: str, note: str | None,
-            decided_by: str | None, replace: bool, force: bool) -> None:
+            decided_by: str | None, replace: bool, force: bool, wait: float) -> None:
     """Record a verdict on one or more listings; they leave the review queue.
 
     Verdicts are history: a different earlier verdict is only superseded with
@@ -386,7 +388,7 @@ def verdict(db_path: str, listing_ids: tuple[int, ...], verdict: str, note: str 
 
     from crawler.store.writer import Store
 
-    store = Store.open(_existing(db_path))
+    store = Store.open(_existing(db_path), lock_wait=wait)
     try:
         lines = store.add_verdicts(list(listing_ids), verdict, note=note,
                                    decided_by=decided_by or getpass.getuser(), replace=replace,

@@ -402,3 +402,22 @@ def test_public_addresses_pass(address: str) -> None:
     from crawler.middlewares import private_reason
 
     assert private_reason(address) is None
+
+
+def test_a_verdict_that_cannot_get_the_lock_says_so_without_a_traceback(tmp_path: Path) -> None:
+    market = counterfeits(tmp_path, 2)
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        assert crawl(tmp_path, write_config(tmp_path, server), "--quiet").returncode == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = run_cfmon("verdict", "--db", str(db), "1", "counterfeit", "--wait", "1",
+                           cwd=tmp_path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "is locked by another program for 1 s (a crawl writing" in result.stderr
+    assert "try again when it is done" in result.stderr
+    assert query(db, "SELECT count(*) FROM verdicts") == [(0,)]

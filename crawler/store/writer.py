@@ -480,9 +480,9 @@ def write_error(path: str, exc: sqlite3.OperationalError, lock_wait: float) -> E
     message = str(exc)
     if "locked" in message or "busy" in message:
         return DatabaseBusyError(
-            f"{path} is locked by another program for {lock_wait:.0f} s (DB Browser for "
-            "SQLite with unwritten changes, a crawl or a verdict being written); nothing "
-            "was written; close it or write its changes, then try again")
+            f"{path} is locked by another program for {lock_wait:g} s (a crawl writing, DB "
+            "Browser for SQLite with unwritten changes, a verdict being recorded); nothing "
+            "was written; try again when it is done")
     if "full" in message or (("I/O" in message or "disk" in message) and _disk_full(path)):
         return DiskFullError(f"{path}: the disk is full ({message}); nothing was written; "
                              "free some space, then run again")
