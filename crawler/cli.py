@@ -604,12 +604,14 @@ def rates_update(db_path: str, url: str | None) -> None:
 @main.command()
 @existing_db
 @click.option("--port", default=8001, show_default=True, type=int)
-def browse(db_path: str, port: int) -> None:
+@click.option("--reviewer", help="Who decides the verdicts recorded here (default: your "
+                                 "user name).")
+def browse(db_path: str, port: int, reviewer: str | None) -> None:
     """Open the database in Datasette on 127.0.0.1, ready for review.
 
     Ships descriptions of every table and column, thumbnails shown as images,
     canned queries (review queue, top risks per site, new since last run, a
-    seller's listings) and a form to record verdicts.
+    seller's listings) and a form to record verdicts, signed with --reviewer.
 
     Example:
 
@@ -622,7 +624,10 @@ def browse(db_path: str, port: int) -> None:
 
     _connect(db_path).close()
     meta = Path(tempfile.mkdtemp(prefix="cfmon-browse-")) / "metadata.json"
-    meta.write_text(json.dumps(browse_metadata(db_path)), encoding="utf-8")
+    import getpass
+
+    meta.write_text(json.dumps(browse_metadata(db_path, reviewer or getpass.getuser())),
+                    encoding="utf-8")
     name = Path(db_path).stem
     click.echo(f"review queue: http://127.0.0.1:{port}/{name}/review_queue")
     os.execvp(sys.executable, [sys.executable, "-m", "datasette", "serve", db_path,

@@ -38,7 +38,8 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
     assert "review_queue" in store.db.view_names()
     applied = [r["name"] for r in store.db["_sqlite_migrations"].rows]
     assert applied == ["m001_core", "m002_review_and_evidence", "m003_incremental",
-                       "m004_verdicts_in_the_chain", "m005_exchange_rates", "m006_signals"]
+                       "m004_verdicts_in_the_chain", "m005_exchange_rates", "m006_signals",
+                       "m007_verdict_rules"]
     columns = [c.name for c in store.db["review_queue"].columns]
     assert columns[:10] == ["listing_id", "site", "url", "title", "price", "currency", "seller",
                             "score", "product", "reasons"]

@@ -82,7 +82,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     }),
     "verdicts": ("Reviewers' decisions; append-only.", {
         "verdict": "counterfeit, genuine or dismissed",
-        "decided_by": "Who decided (user name, or 'datasette')",
+        "decided_by": "Who decided (user name, or the reviewer `cfmon browse` names)",
         "replaces_id": "The verdict this one superseded",
     }),
     "runs": ("Every crawl run with its statistics.", {
@@ -141,7 +141,7 @@ COMMON: dict[str, str] = {
     "first_seen": "UTC time of the first crawl that saw it",
     "last_seen": "UTC time of the latest crawl that saw it",
     "verdict": "counterfeit, genuine or dismissed", "note": "The reviewer's note",
-    "decided_by": "Who decided (user name, or 'datasette')", "decided_at": "UTC time of the decision",
+    "decided_by": "Who decided", "decided_at": "UTC time of the decision",
     "replaces_id": "The earlier verdict this one superseded", "sha256": "SHA-256 of the bytes",
     "phash": "64-bit perceptual hash (DCT), 16 hex digits",
     "dhash": "64-bit difference hash, 16 hex digits", "thumbnail": "JPEG thumbnail, at most 100 KB",
@@ -185,13 +185,13 @@ WHERE l.seller = :seller ORDER BY m.score DESC""",
     "record_verdict": {
         "title": "Record a verdict (counterfeit, genuine or dismissed)",
         "sql": """INSERT INTO verdicts (listing_id, verdict, note, decided_by, decided_at, replaces_id)
-VALUES (:listing_id, :verdict, :note, 'datasette',
-        strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'),
-        (SELECT max(id) FROM verdicts WHERE listing_id = :listing_id))""",
+VALUES (:listing_id, :verdict, :note, :_actor_id,
+        strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), nullif(:replaces_verdict_id, ''))""",
         "write": True,
         "on_success_message": "Verdict recorded; the listing has left the review queue.",
-        "on_error_message": "Not recorded: the verdict must be counterfeit, genuine or "
-                            "dismissed, and the listing id must exist.",
+        "on_error_message": "Not recorded: the listing id must exist, the verdict be "
+                            "counterfeit, genuine or dismissed, and an earlier verdict is "
+                            "only replaced when its id is given in replaces_verdict_id.",
     },
 }
 
@@ -205,7 +205,7 @@ def describe(table: str, columns: list[str]) -> dict[str, str]:
     return {c: own.get(c) or COMMON.get(c, "") for c in columns}
 
 
-def browse_metadata(db_path: str | Path) -> dict[str, Any]:
+def browse_metadata(db_path: str | Path, reviewer: str = "reviewer") -> dict[str, Any]:
     name = Path(db_path).stem
     conn = sqlite3.connect(db_path)
     try:
@@ -219,7 +219,9 @@ def browse_metadata(db_path: str | Path) -> dict[str, Any]:
     return {
         "title": "cfmon: counterfeit review",
         "description_html": start_here,
-        "plugins": {"datasette-render-images": {"size_limit": 100_000}},
+        "plugins": {"datasette-render-images": {"size_limit": 100_000},
+                    # who decides: the verdicts the form records carry this name
+                    "cfmon": {"reviewer": reviewer}},
         "databases": {
             name: {
                 "description_html": start_here,

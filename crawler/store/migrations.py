@@ -364,3 +364,28 @@ def m005_exchange_rates(db: Database) -> None:
 def m006_signals(db: Database) -> None:
     """Scoring signals get their own name: "evidence" is the custody record."""
     db.execute("ALTER TABLE matches RENAME COLUMN evidence TO signals")
+
+
+@migrations()
+def m007_verdict_rules(db: Database) -> None:
+    """The rules of a verdict, enforced by the database: the same for `cfmon verdict`,
+    Datasette and any SQL tool (Datasette does not turn foreign keys on)."""
+    for sql in (
+        """
+        CREATE TRIGGER verdicts_listing_exists BEFORE INSERT ON verdicts
+        WHEN NOT EXISTS (SELECT 1 FROM listings WHERE id = NEW.listing_id)
+        BEGIN SELECT RAISE(ABORT, 'no listing with this id: take listing_id from the review queue'); END
+        """,
+        """
+        CREATE TRIGGER verdicts_who BEFORE INSERT ON verdicts
+        WHEN coalesce(trim(NEW.decided_by), '') = ''
+        BEGIN SELECT RAISE(ABORT, 'a verdict records who decided: decided_by is empty'); END
+        """,
+        """
+        CREATE TRIGGER verdicts_replace_explicitly BEFORE INSERT ON verdicts
+        WHEN coalesce(NEW.replaces_id, -1) IS NOT coalesce(
+            (SELECT max(id) FROM verdicts WHERE listing_id = NEW.listing_id), -1)
+        BEGIN SELECT RAISE(ABORT, 'the listing has a later verdict: name it in replaces_id'); END
+        """,
+    ):
+        db.execute(sql)
