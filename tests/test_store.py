@@ -39,10 +39,12 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
     applied = [r["name"] for r in store.db["_sqlite_migrations"].rows]
     assert applied == ["m001_core", "m002_review_and_evidence", "m003_incremental",
                        "m004_verdicts_in_the_chain", "m005_exchange_rates", "m006_signals",
-                       "m007_verdict_rules"]
+                       "m007_verdict_rules", "m008_queue_for_narrow_windows"]
     columns = [c.name for c in store.db["review_queue"].columns]
-    assert columns[:10] == ["listing_id", "site", "url", "title", "price", "currency", "seller",
-                            "score", "product", "reasons"]
+    # Read left to right in a narrow window: what decides first, URLs last.
+    assert columns == ["score", "title", "price", "currency", "price_vs_msrp", "seller",
+                       "reasons", "listing_image", "reference_image", "site", "product",
+                       "listing_id", "first_seen", "url"]
     store.close()
 
 
@@ -65,8 +67,8 @@ def test_review_queue_lists_flagged_without_verdict_highest_first(store: Store) 
                       run)
     judged = store.db.execute("SELECT id FROM listings WHERE url = 'http://m.test/judged'"
                               ).fetchone()[0]
-    store.db.execute("INSERT INTO verdicts (listing_id, verdict, decided_at) "
-                     "VALUES (?, 'genuine', '2026-01-01')", [judged])
+    store.db.execute("INSERT INTO verdicts (listing_id, verdict, decided_by, decided_at) "
+                     "VALUES (?, 'genuine', 'ana', '2026-01-01')", [judged])
     queue = store.db.execute("SELECT url, score, reasons FROM review_queue").fetchall()
     assert queue == [("http://m.test/high", 90, "price 10.00 USD is 8% of MSRP 129.00 USD"),
                      ("http://m.test/low", 55, "price 10.00 USD is 8% of MSRP 129.00 USD")]

@@ -16,6 +16,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "listing_image": "Thumbnail of the listing's photo",
         "reference_image": "Thumbnail of the catalog photo it matched",
         "first_seen": "UTC time the listing was first crawled",
+        "price_vs_msrp": "The price as a share of the matched product's MSRP (same currency)",
     }),
     "confirmed_counterfeits": ("Listings whose latest verdict is counterfeit.", {}),
     "takedown_status": ("Confirmed counterfeits and whether the last crawl of their site "

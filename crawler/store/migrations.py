@@ -389,3 +389,41 @@ def m007_verdict_rules(db: Database) -> None:
         """,
     ):
         db.execute(sql)
+
+
+@migrations()
+def m008_queue_for_narrow_windows(db: Database) -> None:
+    """The review queue's columns in the order a reviewer reads them in a narrow window
+    (DB Browser for SQLite): score, title, price against the MSRP, seller, reasons
+    first; photos next; URLs last."""
+    db.execute("DROP VIEW review_queue")
+    db.execute("""
+        CREATE VIEW review_queue AS
+        SELECT
+            m.score AS score,
+            l.title AS title,
+            l.price AS price,
+            l.currency AS currency,
+            CASE WHEN l.price IS NULL THEN 'no price'
+                 WHEN c.msrp IS NULL THEN 'no MSRP'
+                 WHEN l.currency = c.currency
+                 THEN printf('%d%% of MSRP %.2f %s', round(100.0 * l.price / c.msrp),
+                             c.msrp, c.currency)
+                 ELSE printf('MSRP %.2f %s', c.msrp, c.currency) END AS price_vs_msrp,
+            l.seller AS seller,
+            m.reasons AS reasons,
+            i.thumbnail AS listing_image,
+            c.thumbnail AS reference_image,
+            l.site AS site,
+            m.product AS product,
+            m.listing_id AS listing_id,
+            l.first_seen AS first_seen,
+            l.url AS url
+        FROM matches m
+        JOIN listings l ON l.id = m.listing_id
+        LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
+        LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
+        WHERE m.flagged = 1
+          AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.listing_id = m.listing_id)
+        ORDER BY m.score DESC, m.listing_id
+    """)
