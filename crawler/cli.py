@@ -337,8 +337,8 @@ def _anchor(store, reason: str, timestamp_url: str | None):
             token = request_token(timestamp_url, head_message(head.entry, head.hash))
         except TimestampError as exc:
             click.echo(f"warning: head not time-stamped: {exc}", err=True)
-    return store.record_head(reason, shown_url(timestamp_url) if timestamp_url and token else None,
-                             token)
+    # The head that was stamped, even if a verdict has extended the chain since.
+    return store.record_head(reason, head, shown_url(timestamp_url) if token else None, token)
 
 
 def _existing(db_path: str) -> str:

@@ -352,11 +352,12 @@ class Store:
             "SELECT entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
         return [last[0] if last else GENESIS]
 
-    def record_head(self, reason: str, tsa_url: str | None = None,
+    def record_head(self, reason: str, head: Head | None = None, tsa_url: str | None = None,
                     token: bytes | None = None) -> Head | None:
-        """Note the chain's head (after a run, after verdicts), with its RFC 3161 token."""
+        """Note the chain's head (after a run, after verdicts): ``head`` as it was when
+        its RFC 3161 ``token`` was asked for, else the head as it is now."""
         with self._transaction():
-            head = chain_head(self.db.conn)
+            head = head or chain_head(self.db.conn)
             if head is not None:
                 self.db.execute(
                     "INSERT INTO chain_heads (entry_id, entry_hash, recorded_at, reason, "
