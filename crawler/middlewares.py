@@ -293,8 +293,7 @@ class SiteBudgetMiddleware:
         if over is None:
             return None
         counters = Counters(self.crawler.stats)
-        if self.crawler.stats.get_value(f"cfmon/sites/{site}/truncated_by_budget") is None:
-            self.crawler.stats.set_value(f"cfmon/sites/{site}/truncated_by_budget", over)
+        if not counters.errors(site, "over_budget"):  # the first request past the budget
             counters.count(site, TRUNCATED)
             logger.warning("%s: over its budget (%s); its other requests are not made", site,
                            over)

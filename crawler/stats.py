@@ -83,6 +83,10 @@ class Counters:
         if self._stats.get_value(key) is None:
             self._stats.set_value(key, example)
 
+    def errors(self, site: str, kind: str) -> int:
+        """How many errors of ``kind`` the site has had so far."""
+        return int(self._stats.get_value(site_key(site, f"errors/{kind}"), 0) or 0)
+
     def crawl(self, key: str, n: int = 1) -> None:
         """A crawl-wide counter that belongs to no site (``cfmon/<key>``)."""
         self._stats.inc_value(f"cfmon/{key}", n)

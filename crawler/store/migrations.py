@@ -330,12 +330,10 @@ def m004_verdicts_in_the_chain(db: Database) -> None:
     # Verdicts recorded before this migration join the chain now, in their order.
     last = db.execute("SELECT entry_hash FROM custody_log ORDER BY id DESC LIMIT 1").fetchone()
     prev = last[0] if last else GENESIS
-    rows = db.execute("SELECT v.*, l.url AS listing_url FROM verdicts v "
-                      "JOIN listings l ON l.id = v.listing_id ORDER BY v.id").fetchall()
-    columns = [d[0] for d in db.execute("SELECT v.*, l.url AS listing_url FROM verdicts v "
-                                        "JOIN listings l ON l.id = v.listing_id LIMIT 0"
-                                        ).description]
-    for values in rows:
+    cursor = db.execute("SELECT v.*, l.url AS listing_url FROM verdicts v "
+                        "JOIN listings l ON l.id = v.listing_id ORDER BY v.id")
+    columns = [d[0] for d in cursor.description]
+    for values in cursor.fetchall():
         row = dict(zip(columns, values, strict=True))
         content = canonical(verdict_content(row))
         content_sha256 = sha256_hex(content.encode("utf-8"))
