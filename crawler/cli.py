@@ -604,37 +604,82 @@ def rates_update(db_path: str, url: str | None) -> None:
 @main.command()
 @existing_db
 @click.option("--port", default=8001, show_default=True, type=int)
-@click.option("--reviewer", help="Who decides the verdicts recorded here (default: your "
-                                 "user name).")
-def browse(db_path: str, port: int, reviewer: str | None) -> None:
-    """Open the database in Datasette on 127.0.0.1, ready for review.
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Where to listen. Beyond 127.0.0.1 (0.0.0.0, a LAN address) every "
+                   "page needs sign-in: give --passwords.")
+@click.option("--reviewer", help="On 127.0.0.1: who decides the verdicts recorded here "
+                                 "(default: your user name).")
+@click.option("--passwords", "passwords_path", type=click.Path(dir_okay=False, exists=True),
+              help="Reviewer accounts, one 'name:hash' per line, the hash as "
+                   "`datasette hash-password` prints it. Verdicts carry the signed-in name.")
+def browse(db_path: str, port: int, host: str, reviewer: str | None,
+           passwords_path: str | None) -> None:
+    """Serve the review page and the database in Datasette.
 
-    Ships descriptions of every table and column, thumbnails shown as images,
-    canned queries (review queue, top risks per site, new since last run, a
-    seller's listings) and a form to record verdicts, signed with --reviewer.
+    The first line printed is the review page's URL: one card per flagged listing,
+    its photo beside the reference photo, decided with buttons or keys (j/k, c/g/d,
+    u to undo). Datasette also shows every table, described, and canned queries.
+    On 127.0.0.1 the reviewer is --reviewer (or you); on any other address cfmon
+    refuses to serve without --passwords, and the reviewer is who signed in.
 
     Example:
 
         cfmon browse --db cfmon.db --port 8001
+        cfmon browse --db cfmon.db --host 0.0.0.0 --passwords reviewers.txt
     """
+    import getpass
+    import ipaddress
     import os
     import tempfile
 
     from crawler.review.datasette import PLUGINS_DIR, browse_metadata
 
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    accounts = _accounts(passwords_path) if passwords_path else None
+    if not loopback and accounts is None:
+        raise click.UsageError(
+            f"--host {host}: refusing to serve the database beyond 127.0.0.1 without "
+            "sign-in; give --passwords FILE (lines 'name:hash', hashes from "
+            "`datasette hash-password`)")
     _connect(db_path).close()
     meta = Path(tempfile.mkdtemp(prefix="cfmon-browse-")) / "metadata.json"
-    import getpass
-
-    meta.write_text(json.dumps(browse_metadata(db_path, reviewer or getpass.getuser())),
-                    encoding="utf-8")
-    name = Path(db_path).stem
-    click.echo(f"review queue: http://127.0.0.1:{port}/{name}/review_queue")
+    meta.write_text(json.dumps(browse_metadata(db_path, reviewer or getpass.getuser(),
+                                               accounts)), encoding="utf-8")
+    shown_host = "127.0.0.1" if loopback else host
+    click.echo(f"http://{shown_host}:{port}/-/review")
+    click.echo(f"the review page: one card per flagged listing; the tables: "
+               f"http://{shown_host}:{port}/{Path(db_path).stem}")
+    if accounts is not None:
+        click.echo(f"sign in at http://{shown_host}:{port}/-/login "
+                   f"({len(accounts)} reviewer accounts)")
+    sys.stdout.flush()
     os.execvp(sys.executable, [sys.executable, "-m", "datasette", "serve", db_path,
-                               "--metadata", str(meta), "--host", "127.0.0.1",
+                               "--metadata", str(meta), "--host", host,
                                "--port", str(port), "--plugins-dir", str(PLUGINS_DIR),
                                # facet suggestions cost most of a big queue page's time
                                "--setting", "suggest_facets", "off"])
+
+
+def _accounts(path: str) -> dict[str, str]:
+    """Reviewer accounts from a --passwords file: 'name:hash' lines, # comments."""
+    from crawler.errors import PasswordsFileError
+
+    accounts = {}
+    for number, line in enumerate(Path(path).read_text("utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, hashed = line.partition(":")
+        if not name.strip() or not hashed.strip().startswith("pbkdf2_sha256$"):
+            raise PasswordsFileError(f"{path}, line {number}: expected 'name:hash' with the hash "
+                              "from `datasette hash-password` (pbkdf2_sha256$...)")
+        accounts[name.strip()] = hashed.strip()
+    if not accounts:
+        raise PasswordsFileError(f"{path}: no reviewer accounts ('name:hash' lines)")
+    return accounts
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -82,6 +82,12 @@ class PageFileError(CfmonError):
     exit_code = 2
 
 
+class PasswordsFileError(CfmonError):
+    """The reviewer accounts file given to `cfmon browse --passwords` cannot be used."""
+
+    exit_code = 2
+
+
 class UnknownListingError(CfmonError):
     """A listing id given on the command line is not in the database."""
 

@@ -305,33 +305,6 @@ def test_datasette_shows_the_queue_first_with_thumbnails(datasette) -> None:
     assert [r["listing_id"] for r in rows] == [1, 2]
 
 
-def test_datasette_verdict_form_records_and_leaves_the_queue(datasette, db: Path) -> None:
-    response = run(datasette.client.post(
-        "/review/record_verdict",
-        data={"listing_id": "1", "verdict": "counterfeit", "note": "same factory photo",
-              "replaces_verdict_id": ""}))
-    assert response.status_code in (200, 302), response.text
-    assert queue(db) == [2]
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT verdict, note, decided_by FROM verdicts").fetchall() == \
-        [("counterfeit", "same factory photo", "ana")]  # who decided, not "datasette"
-
-
-@pytest.mark.parametrize("form, refused", [
-    ({"listing_id": "99", "verdict": "counterfeit"}, "no listing"),
-    ({"listing_id": "1", "verdict": "genuine"}, "replaces"),  # 1 has a verdict already
-    ({"listing_id": "2", "verdict": "maybe"}, "CHECK"),
-])
-def test_the_verdict_form_refuses_what_the_rules_refuse(datasette, db: Path, form: dict,
-                                                       refused: str) -> None:
-    cli("verdict", "--db", str(db), "1", "counterfeit", "--by", "bo")
-    run(datasette.client.post("/review/record_verdict",
-                              data={**form, "note": "x", "replaces_verdict_id": ""}))
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM verdicts").fetchone() == (1,)
-    del refused
-
-
 @pytest.mark.parametrize("sql, says", [
     ("INSERT INTO verdicts (listing_id, verdict, decided_by, decided_at) "
      "VALUES (99, 'counterfeit', 'ana', 'now')", "no listing with this id"),
@@ -339,6 +312,10 @@ def test_the_verdict_form_refuses_what_the_rules_refuse(datasette, db: Path, for
      "VALUES (1, 'genuine', 'ana', 'now')", "name it in replaces_id"),
     ("INSERT INTO verdicts (listing_id, verdict, decided_by, decided_at) "
      "VALUES (2, 'counterfeit', ' ', 'now')", "records who decided"),
+    ("INSERT INTO verdicts (listing_id, verdict, decided_by, decided_at) "
+     "VALUES (2, 'maybe', 'ana', 'now')", "CHECK constraint failed"),
+    ("INSERT INTO verdicts (listing_id, verdict, decided_by, decided_at) "
+     "VALUES (2, 'undone', 'ana', 'now')", "undone undoes a verdict"),
 ])
 def test_verdict_rules_hold_for_any_sql_tool(db: Path, sql: str, says: str) -> None:
     cli("verdict", "--db", str(db), "1", "counterfeit", "--by", "bo")

@@ -7,9 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from sqlite_utils import Database
 
+from crawler.cli import main
 from crawler.errors import DatabaseError
 from crawler.items import Listing
+from crawler.store.migrations import migrations
 from crawler.store.writer import Store
 from matchers.score import MatchResult, Signal
 
@@ -39,7 +43,7 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
     applied = [r["name"] for r in store.db["_sqlite_migrations"].rows]
     assert applied == ["m001_core", "m002_review_and_evidence", "m003_incremental",
                        "m004_verdicts_in_the_chain", "m005_exchange_rates", "m006_signals",
-                       "m007_verdict_rules", "m008_queue_for_narrow_windows"]
+                       "m007_verdict_rules", "m008_queue_for_narrow_windows", "m009_undo"]
     columns = [c.name for c in store.db["review_queue"].columns]
     # Read left to right in a narrow window: what decides first, URLs last.
     assert columns == ["score", "title", "price", "currency", "price_vs_msrp", "seller",
@@ -101,3 +105,33 @@ def test_a_file_that_is_not_sqlite_is_refused_with_the_fix(tmp_path: Path) -> No
     with pytest.raises(DatabaseError, match="cannot open as a cfmon database"):
         Store.open(path)
     assert path.read_text().startswith("these are my notes")
+
+
+def test_the_undo_migration_keeps_verdicts_their_chain_and_their_rules(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrations.apply(Database(conn), stop_before="m009_undo")  # a database of last week
+    old = Store(Database(conn), str(path))
+    run = old.start_run("monitor.toml", ["bazaar"])
+    old.write_batch([listing("http://bazaar.test/1", 90, "Nordvik replica"),
+                     listing("http://bazaar.test/2", 80, "Nordvik AAA")], run)
+    old.add_verdicts([1], "counterfeit", note="stolen photo", decided_by="bo")
+    old.add_verdicts([1], "genuine", note=None, decided_by="ana", replace=True)
+    old.close()
+
+    store = Store.open(path)
+    assert [(r["verdict"], r["decided_by"], r["replaces_id"]) for r in store.db["verdicts"].rows] \
+        == [("counterfeit", "bo", None), ("genuine", "ana", 1)]
+    assert list(store.db.query("SELECT verdict FROM latest_verdicts")) == [{"verdict": "genuine"}]
+    assert store.db.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("DELETE FROM verdicts")
+    with pytest.raises(sqlite3.IntegrityError, match="name it in replaces_id"):
+        store.db.execute("INSERT INTO verdicts (listing_id, verdict, decided_by, decided_at) "
+                         "VALUES (1, 'dismissed', 'ana', 'now')")
+    undo = store.undo(2, decided_by="ana")
+    assert undo.verdict == "counterfeit"  # the decision the undone one had replaced
+    store.close()
+    result = CliRunner().invoke(main, ["verify", "--db", str(path)])
+    assert result.exit_code == 0, result.output

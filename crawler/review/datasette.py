@@ -1,6 +1,7 @@
 """Datasette metadata for a cfmon database: descriptions of every table and column,
-thumbnails rendered as images, canned queries (the review queue first), and
-writable canned queries that record verdicts."""
+thumbnails rendered as images, canned queries (the review queue first), and who may
+see it and decide. Verdicts are recorded by the review page (page.py), through the
+Store and into the custody chain, not by a writable canned query."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "review_queue": ("Flagged listings awaiting a verdict, highest score first.", {
-        "listing_id": "Listing id: give it to `cfmon verdict` or the record_verdict query",
+        "listing_id": "Listing id: give it to `cfmon verdict`, or decide on the review page (/-/review)",
         "score": "0-100; flagged at the config's matching.threshold",
         "reasons": "Every signal that fired, strongest first",
         "listing_image": "Thumbnail of the listing's photo",
@@ -183,17 +184,6 @@ FROM listings l LEFT JOIN matches m ON m.listing_id = l.id
 LEFT JOIN latest_verdicts v ON v.listing_id = l.id
 WHERE l.seller = :seller ORDER BY m.score DESC""",
     },
-    "record_verdict": {
-        "title": "Record a verdict (counterfeit, genuine or dismissed)",
-        "sql": """INSERT INTO verdicts (listing_id, verdict, note, decided_by, decided_at, replaces_id)
-VALUES (:listing_id, :verdict, :note, :_actor_id,
-        strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), nullif(:replaces_verdict_id, ''))""",
-        "write": True,
-        "on_success_message": "Verdict recorded; the listing has left the review queue.",
-        "on_error_message": "Not recorded: the listing id must exist, the verdict be "
-                            "counterfeit, genuine or dismissed, and an earlier verdict is "
-                            "only replaced when its id is given in replaces_verdict_id.",
-    },
 }
 
 
@@ -206,7 +196,13 @@ def describe(table: str, columns: list[str]) -> dict[str, str]:
     return {c: own.get(c) or COMMON.get(c, "") for c in columns}
 
 
-def browse_metadata(db_path: str | Path, reviewer: str = "reviewer") -> dict[str, Any]:
+def browse_metadata(db_path: str | Path, reviewer: str | None = "reviewer",
+                    accounts: dict[str, str] | None = None) -> dict[str, Any]:
+    """Datasette's metadata for a cfmon database.
+
+    ``reviewer``: on 127.0.0.1, who decides (the person at this machine). ``accounts``
+    (name -> password hash, as `datasette hash-password` prints it): served beyond
+    127.0.0.1, every page needs sign-in and the signed-in name decides."""
     name = Path(db_path).stem
     conn = sqlite3.connect(db_path)
     try:
@@ -214,22 +210,27 @@ def browse_metadata(db_path: str | Path, reviewer: str = "reviewer") -> dict[str
                    for t in TABLES}
     finally:
         conn.close()
-    start_here = (f'Start with the <a href="/{name}/review_queue">review queue</a>; record a '
-                  f'decision with <a href="/{name}/record_verdict">record_verdict</a> or '
-                  "<code>cfmon verdict</code>.")
-    return {
-        "title": "cfmon: counterfeit review",
-        "description_html": start_here,
-        "plugins": {"datasette-render-images": {"size_limit": 100_000},
-                    # who decides: the verdicts the form records carry this name
-                    "cfmon": {"reviewer": reviewer}},
-        "databases": {
-            name: {
-                "description_html": start_here,
-                "tables": {table: {"description": description,
-                                   "columns": describe(table, columns[table])}
-                           for table, (description, _) in TABLES.items()},
-                "queries": QUERIES,
-            },
+    start_here = ('Start with the <a href="/-/review">review page</a> (one card per flagged '
+                  f'listing, decided with a key) or the <a href="/{name}/review_queue">review '
+                  "queue</a> as a table.")
+    cfmon: dict[str, Any] = {"loopback": accounts is None}
+    if accounts is None:
+        cfmon["reviewer"] = reviewer  # who decides: the verdicts the page records carry it
+    plugins: dict[str, Any] = {"datasette-render-images": {"size_limit": 100_000},
+                               "cfmon": cfmon}
+    metadata: dict[str, Any] = {"title": "cfmon: counterfeit review",
+                                "description_html": start_here, "plugins": plugins}
+    if accounts is not None:
+        plugins["datasette-auth-passwords"] = {f"{who}_password_hash": hashed
+                                               for who, hashed in accounts.items()}
+        metadata["allow"] = {"id": "*"}  # nothing is shown before sign-in
+    metadata["databases"] = {
+        name: {
+            "description_html": start_here,
+            "tables": {table: {"description": description,
+                               "columns": describe(table, columns[table])}
+                       for table, (description, _) in TABLES.items()},
+            "queries": QUERIES,
         },
     }
+    return metadata

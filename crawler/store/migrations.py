@@ -7,6 +7,8 @@ add the next one.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -364,28 +366,37 @@ def m006_signals(db: Database) -> None:
     db.execute("ALTER TABLE matches RENAME COLUMN evidence TO signals")
 
 
+_VERDICT_RULES = (
+    """
+    CREATE TRIGGER verdicts_listing_exists BEFORE INSERT ON verdicts
+    WHEN NOT EXISTS (SELECT 1 FROM listings WHERE id = NEW.listing_id)
+    BEGIN SELECT RAISE(ABORT, 'no listing with this id: take listing_id from the review queue'); END
+    """,
+    """
+    CREATE TRIGGER verdicts_who BEFORE INSERT ON verdicts
+    WHEN coalesce(trim(NEW.decided_by), '') = ''
+    BEGIN SELECT RAISE(ABORT, 'a verdict records who decided: decided_by is empty'); END
+    """,
+    """
+    CREATE TRIGGER verdicts_replace_explicitly BEFORE INSERT ON verdicts
+    WHEN coalesce(NEW.replaces_id, -1) IS NOT coalesce(
+        (SELECT max(id) FROM verdicts WHERE listing_id = NEW.listing_id), -1)
+    BEGIN SELECT RAISE(ABORT, 'the listing has a later verdict: name it in replaces_id'); END
+    """,
+)
+
+_UNDO_RULE = """
+    CREATE TRIGGER verdicts_undo_replaces BEFORE INSERT ON verdicts
+    WHEN NEW.verdict = 'undone' AND NEW.replaces_id IS NULL
+    BEGIN SELECT RAISE(ABORT, 'undone undoes a verdict: name it in replaces_id'); END
+    """
+
+
 @migrations()
 def m007_verdict_rules(db: Database) -> None:
     """The rules of a verdict, enforced by the database: the same for `cfmon verdict`,
     Datasette and any SQL tool (Datasette does not turn foreign keys on)."""
-    for sql in (
-        """
-        CREATE TRIGGER verdicts_listing_exists BEFORE INSERT ON verdicts
-        WHEN NOT EXISTS (SELECT 1 FROM listings WHERE id = NEW.listing_id)
-        BEGIN SELECT RAISE(ABORT, 'no listing with this id: take listing_id from the review queue'); END
-        """,
-        """
-        CREATE TRIGGER verdicts_who BEFORE INSERT ON verdicts
-        WHEN coalesce(trim(NEW.decided_by), '') = ''
-        BEGIN SELECT RAISE(ABORT, 'a verdict records who decided: decided_by is empty'); END
-        """,
-        """
-        CREATE TRIGGER verdicts_replace_explicitly BEFORE INSERT ON verdicts
-        WHEN coalesce(NEW.replaces_id, -1) IS NOT coalesce(
-            (SELECT max(id) FROM verdicts WHERE listing_id = NEW.listing_id), -1)
-        BEGIN SELECT RAISE(ABORT, 'the listing has a later verdict: name it in replaces_id'); END
-        """,
-    ):
+    for sql in _VERDICT_RULES:
         db.execute(sql)
 
 
@@ -425,3 +436,98 @@ def m008_queue_for_narrow_windows(db: Database) -> None:
           AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.listing_id = m.listing_id)
         ORDER BY m.score DESC, m.listing_id
     """)
+
+
+@migrations(transactional=False)
+def m009_undo(db: Database) -> None:
+    """Undo is a verdict too: ``undone`` replaces a listing's latest verdict and puts the
+    listing back in the review queue, keeping the history. SQLite cannot change a CHECK
+    constraint in place, so ``verdicts`` is rebuilt the way SQLite's ALTER TABLE page
+    describes (foreign keys off, new table, copy, rename, triggers again), in one
+    transaction. A verdict is still one of three decisions; ``undone`` only ever replaces."""
+    conn = db.conn
+    shown = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'verdicts'").fetchone()[0]
+    if "'undone'" in shown:  # rebuilt already; the crash came before sqlite-utils noted it
+        return
+    fks = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    # Both pragmas are no-ops inside a transaction: set them before BEGIN.
+    conn.execute("PRAGMA foreign_keys=OFF")
+    # Views name `verdicts`: without the legacy rule, the RENAME re-parses them while no
+    # table of that name exists and fails.
+    conn.execute("PRAGMA legacy_alter_table=ON")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for sql in (
+            """
+            CREATE TABLE verdicts_new (
+                id INTEGER PRIMARY KEY,
+                listing_id INTEGER NOT NULL REFERENCES listings(id),
+                verdict TEXT NOT NULL
+                    CHECK (verdict IN ('counterfeit', 'genuine', 'dismissed', 'undone')),
+                note TEXT,
+                decided_by TEXT,
+                decided_at TEXT NOT NULL,
+                replaces_id INTEGER REFERENCES verdicts(id)
+            )
+            """,
+            "INSERT INTO verdicts_new (id, listing_id, verdict, note, decided_by, decided_at, "
+            "replaces_id) SELECT id, listing_id, verdict, note, decided_by, decided_at, "
+            "replaces_id FROM verdicts",
+            "DROP TABLE verdicts",
+            "ALTER TABLE verdicts_new RENAME TO verdicts",
+            "CREATE INDEX verdicts_listing ON verdicts(listing_id)",
+            *_append_only(("verdicts",)),
+            *_VERDICT_RULES,
+            _UNDO_RULE,
+            "DROP VIEW latest_verdicts",
+            # A listing whose latest verdict is `undone` has no decision.
+            """
+            CREATE VIEW latest_verdicts AS
+            SELECT v.* FROM verdicts v
+            WHERE v.id = (SELECT max(id) FROM verdicts w WHERE w.listing_id = v.listing_id)
+              AND v.verdict != 'undone'
+            """,
+            "DROP VIEW review_queue",
+            """
+            CREATE VIEW review_queue AS
+            SELECT
+                m.score AS score,
+                l.title AS title,
+                l.price AS price,
+                l.currency AS currency,
+                CASE WHEN l.price IS NULL THEN 'no price'
+                     WHEN c.msrp IS NULL THEN 'no MSRP'
+                     WHEN l.currency = c.currency
+                     THEN printf('%d%% of MSRP %.2f %s', round(100.0 * l.price / c.msrp),
+                                 c.msrp, c.currency)
+                     ELSE printf('MSRP %.2f %s', c.msrp, c.currency) END AS price_vs_msrp,
+                l.seller AS seller,
+                m.reasons AS reasons,
+                i.thumbnail AS listing_image,
+                c.thumbnail AS reference_image,
+                l.site AS site,
+                m.product AS product,
+                m.listing_id AS listing_id,
+                l.first_seen AS first_seen,
+                l.url AS url
+            FROM matches m
+            JOIN listings l ON l.id = m.listing_id
+            LEFT JOIN images i ON i.url = coalesce(m.image_url, l.image_url)
+            LEFT JOIN catalog c ON c.product = m.product AND c.photo = m.reference_photo
+            WHERE m.flagged = 1
+              AND NOT EXISTS (SELECT 1 FROM latest_verdicts v WHERE v.listing_id = m.listing_id)
+            ORDER BY m.score DESC, m.listing_id
+            """,
+        ):
+            conn.execute(sql)
+        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise sqlite3.IntegrityError(f"m009: foreign keys broken by the rebuild: {broken[:3]}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("PRAGMA legacy_alter_table=OFF")
+        conn.execute(f"PRAGMA foreign_keys={'ON' if fks else 'OFF'}")

@@ -63,6 +63,20 @@ class BatchResult:
 # Fields whose changes are kept in listing_changes.
 TRACKED_FIELDS = ("title", "price", "currency", "seller")
 
+# What a reviewer decides; UNDONE only ever replaces one of them (an undo).
+DECISIONS = ("counterfeit", "genuine", "dismissed")
+UNDONE = "undone"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A verdict written: its id, and the line that tells the reviewer what happened."""
+
+    id: int
+    listing_id: int
+    verdict: str
+    line: str
+
 
 @dataclass(frozen=True)
 class CatalogPhoto:
@@ -381,24 +395,12 @@ class Store:
         with self._transaction():
             chain = self._chain()
             for listing_id in listing_ids:
-                listing = self.db.execute(
-                    "SELECT l.site, l.title, m.score, "
-                    "coalesce(m.flagged = 1 OR m.first_flagged_at IS NOT NULL, 0) "
-                    "FROM listings l LEFT JOIN matches m ON m.listing_id = l.id "
-                    "WHERE l.id = ?", [listing_id]).fetchone()
-                if listing is None:
-                    raise UnknownListingError(
-                        f"no listing with id {listing_id} in {self.path}; "
-                        "the ids are in review_queue.listing_id")
-                site, title, score, ever_flagged = listing
-                shown = f"listing {listing_id} ({site}, score {score}, {_short(title)})"
+                shown, ever_flagged = self._listing_shown(listing_id)
                 if not ever_flagged and not force:
                     raise NotFlaggedError(
                         f"{shown} was never flagged; check the id (review_queue.listing_id), "
                         "or pass --force to record a verdict on it anyway")
-                previous = self.db.execute(
-                    "SELECT id, verdict, decided_by, decided_at FROM latest_verdicts "
-                    "WHERE listing_id = ?", [listing_id]).fetchone()
+                last, previous = self._latest_verdict(listing_id)
                 if previous and previous[1] == verdict:
                     lines.append(f"{shown}: already {verdict} ({previous[2]}, {previous[3]})")
                     continue
@@ -407,22 +409,103 @@ class Store:
                         f"listing {listing_id} is already {previous[1]} ({previous[2]}, "
                         f"{previous[3]}); pass --replace to record {verdict} over it "
                         "(the earlier verdict stays in verdict_history)")
-                row = {"listing_id": listing_id, "verdict": verdict, "note": note,
-                       "decided_by": decided_by, "decided_at": now,
-                       "replaces_id": previous[0] if previous else None}
-                verdict_id = self.db.execute(
-                    "INSERT INTO verdicts (listing_id, verdict, note, decided_by, decided_at, "
-                    "replaces_id) VALUES (:listing_id, :verdict, :note, :decided_by, "
-                    ":decided_at, :replaces_id) RETURNING id", row).fetchone()[0]
-                url = self.db.execute("SELECT url FROM listings WHERE id = ?",
-                                      [listing_id]).fetchone()[0]
-                # The decision behind a takedown is evidence too: it enters the chain.
-                self._log(chain, "verdict",
-                          canonical(verdict_content({**row, "id": verdict_id, "listing_url": url})),
-                          verdict_id=verdict_id)
+                self._insert_verdict(chain, listing_id, verdict, note, decided_by, now, last)
                 was = f" (was {previous[1]})" if previous else ""
                 lines.append(f"{shown}: {verdict}{was}")
         return lines
+
+    def decide(self, listing_id: int, verdict: str, *, note: str | None, decided_by: str,
+               replaces_id: int | None) -> Decision:
+        """One reviewer's decision on one flagged listing (the review page's path).
+
+        ``replaces_id`` is the decision the reviewer saw (None: none). If the listing's
+        latest decision is another one (a colleague decided meanwhile), nothing is
+        written and VerdictConflictError names it, so that replacing it is a choice.
+        """
+        if verdict not in DECISIONS:
+            raise ValueError(f"verdict {verdict!r}: give one of {', '.join(DECISIONS)}")
+        with self._transaction():
+            shown, ever_flagged = self._listing_shown(listing_id)
+            if not ever_flagged:
+                raise NotFlaggedError(f"{shown} was never flagged; review it with "
+                                      "`cfmon verdict --force` if you mean it")
+            last, previous = self._latest_verdict(listing_id)
+            if (previous[0] if previous else None) != replaces_id:
+                now_is = (f"is already {previous[1]} (verdict {previous[0]}, {previous[2]}, "
+                          f"{previous[3]})" if previous else "has no verdict any more")
+                raise VerdictConflictError(
+                    f"listing {listing_id} {now_is}; record {verdict} over it only if you "
+                    "mean to replace it")
+            verdict_id = self._insert_verdict(self._chain(), listing_id, verdict, note,
+                                              decided_by, utcnow(), last)
+        was = f" (was {previous[1]})" if previous else ""
+        return Decision(verdict_id, listing_id, verdict, f"{shown}: {verdict}{was}")
+
+    def undo(self, verdict_id: int, *, decided_by: str) -> Decision:
+        """Undo a listing's latest verdict with a new verdict that replaces it: the
+        decision it had replaced comes back, or ``undone`` (back in the review queue)
+        if there was none. Nothing is deleted."""
+        with self._transaction():
+            row = self.db.execute("SELECT listing_id, verdict, replaces_id FROM verdicts "
+                                  "WHERE id = ?", [verdict_id]).fetchone()
+            if row is None or row[1] == UNDONE:
+                raise UnknownListingError(f"no verdict {verdict_id} to undo in {self.path}")
+            listing_id, undone_word, replaced = row
+            last, _ = self._latest_verdict(listing_id)
+            if last != verdict_id:
+                raise VerdictConflictError(
+                    f"verdict {verdict_id} ({undone_word}) on listing {listing_id} is no "
+                    f"longer its latest (verdict {last} is); undo that one instead")
+            earlier = self.db.execute("SELECT verdict, decided_by FROM verdicts WHERE id = ?",
+                                      [replaced]).fetchone() if replaced else None
+            restored = earlier[0] if earlier else UNDONE
+            note = (f"undoes verdict {verdict_id} ({undone_word})"
+                    + (f", restoring {earlier[0]} by {earlier[1]}" if restored != UNDONE else ""))
+            new_id = self._insert_verdict(self._chain(), listing_id, restored, note,
+                                          decided_by, utcnow(), verdict_id)
+            shown, _ = self._listing_shown(listing_id)
+        back = "back in the review queue" if restored == UNDONE else f"{restored} again"
+        return Decision(new_id, listing_id, restored, f"{shown}: {undone_word} undone, {back}")
+
+    def _listing_shown(self, listing_id: int) -> tuple[str, bool]:
+        """How a listing is named in messages, and whether it was ever flagged."""
+        listing = self.db.execute(
+            "SELECT l.site, l.title, m.score, "
+            "coalesce(m.flagged = 1 OR m.first_flagged_at IS NOT NULL, 0) "
+            "FROM listings l LEFT JOIN matches m ON m.listing_id = l.id "
+            "WHERE l.id = ?", [listing_id]).fetchone()
+        if listing is None:
+            raise UnknownListingError(f"no listing with id {listing_id} in {self.path}; "
+                                      "the ids are in review_queue.listing_id")
+        site, title, score, ever_flagged = listing
+        return f"listing {listing_id} ({site}, score {score}, {_short(title)})", bool(ever_flagged)
+
+    def _latest_verdict(self, listing_id: int) -> tuple[int | None, tuple | None]:
+        """The id of the listing's last verdict row (a new one must name it), and its
+        latest decision (id, verdict, decided_by, decided_at), None after an undo."""
+        row = self.db.execute("SELECT id, verdict, decided_by, decided_at FROM verdicts "
+                              "WHERE listing_id = ? ORDER BY id DESC LIMIT 1",
+                              [listing_id]).fetchone()
+        if row is None:
+            return None, None
+        return row[0], (None if row[1] == UNDONE else tuple(row))
+
+    def _insert_verdict(self, chain: list[str], listing_id: int, verdict: str,
+                        note: str | None, decided_by: str, now: str,
+                        replaces_id: int | None) -> int:
+        row = {"listing_id": listing_id, "verdict": verdict, "note": note,
+               "decided_by": decided_by, "decided_at": now, "replaces_id": replaces_id}
+        verdict_id = self.db.execute(
+            "INSERT INTO verdicts (listing_id, verdict, note, decided_by, decided_at, "
+            "replaces_id) VALUES (:listing_id, :verdict, :note, :decided_by, "
+            ":decided_at, :replaces_id) RETURNING id", row).fetchone()[0]
+        url = self.db.execute("SELECT url FROM listings WHERE id = ?",
+                              [listing_id]).fetchone()[0]
+        # The decision behind a takedown is evidence too: it enters the chain.
+        self._log(chain, "verdict",
+                  canonical(verdict_content({**row, "id": verdict_id, "listing_url": url})),
+                  verdict_id=verdict_id)
+        return verdict_id
 
     def _upsert_image(self, listing: Listing, url: str, analysis: ImageAnalysis | None,
                       error: str | None, now: str) -> None:

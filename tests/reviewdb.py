@@ -1,0 +1,71 @@
+"""A database to review: N listings on three marketplaces written through cfmon's Store
+(captured pages, photos, matches, a share flagged), as a crawl of the demo brand would
+leave it, without a crawl."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from crawler.evidence import Capture
+from crawler.items import Listing
+from crawler.store.writer import CatalogPhoto, Store
+from matchers.images import ImageHashes, ImageMatch, Reference, analyse_image
+from matchers.score import MatchResult, Signal
+from tests.conftest import DEMO
+
+CATALOG = DEMO / "brand" / "catalog"
+PRODUCTS = [("Nordvik Trail Backpack 30L", "trail-30.jpg", 129.0),
+            ("Nordvik Summit Down Jacket", "summit-jacket.jpg", 249.0),
+            ("Nordvik Thermo Flask", "thermo-flask.jpg", 39.0)]
+SITES = ["bazaar", "marketo", "trendhub"]
+PHOTOS = sorted((DEMO / "sites" / "bazaar" / "img").glob("b*.jpg"))
+WHEN = "2026-11-20T10:00:00.000+00:00"
+
+
+def make_review_db(path: Path, listings: int = 500, flag_every: int = 3) -> list[int]:
+    """Write the database; returns the flagged listings' ids, highest score first."""
+    store = Store.open(path)
+    store.sync_catalog([
+        CatalogPhoto(name, CATALOG / photo, msrp, "USD",
+                     analyse_image((CATALOG / photo).read_bytes()))
+        for name, photo, msrp in PRODUCTS])
+    photos = [(p.read_bytes(), analyse_image(p.read_bytes())) for p in PHOTOS]
+    run = store.start_run("monitor.toml", SITES)
+    batch, flagged = [], []
+    for n in range(1, listings + 1):
+        site = SITES[(n // flag_every) % 3]  # flagged listings on every site
+        name, photo, msrp = PRODUCTS[(n // 7) % 3]
+        url = f"http://{site}.test/item/{n}"
+        flag = n % flag_every == 0
+        price = Decimal(str(round(msrp * (0.2 if flag else 0.95), 2)))
+        title = f"{name} {'replica AAA' if flag else 'new'} #{n}"
+        item = Listing(site=site, url=url, title=title, price=price, currency="USD",
+                       seller=f"seller{n % 17}", sources={"title": "selector"})
+        page = f"<html><body><h1>{title}</h1><p>${price}</p></body></html>".encode()
+        item.captures.append(Capture("page", url, url, 200, {"Content-Type": ["text/html"]},
+                                     page, WHEN))
+        data, analysis = photos[n % len(photos)]
+        item.image_url = f"http://{site}.test/img/{n % len(photos)}.jpg"
+        item.image = analysis
+        item.captures.append(Capture("image", item.image_url, item.image_url, 200,
+                                     {"Content-Type": ["image/jpeg"]}, data, WHEN))
+        score = 50 + n % 50 if flag else n % 40
+        signals = (Signal("vocabulary", "suspicion", 40, "title contains 'replica', 'aaa'"),
+                   Signal("price", "suspicion", 40, f"price {price} USD is 20% of MSRP "
+                                                    f"{msrp:.2f} USD")) if flag else ()
+        item.match = MatchResult(score=score, flagged=flag, product=name, signals=signals,
+                                 image_match=ImageMatch(Reference(name, photo, "original",
+                                                                  ImageHashes(0, 0)), 2, 1))
+        batch.append(item)
+        if flag:
+            flagged.append((score, n))
+        if len(batch) == 100:
+            store.write_batch(batch, run)
+            batch = []
+    if batch:
+        store.write_batch(batch, run)
+    store.finish_run(run, status="finished", finish_reason="finished", stats={})
+    store.close()
+    # listing ids follow insertion order here: id n is listing n
+    return [n for score, n in sorted(flagged, key=lambda f: (-f[0], f[1]))]
