@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,10 @@ def run_cfmon(*args: str, cwd: Path, timeout: float = 180) -> subprocess.Complet
     assert not Path(cwd).resolve().is_relative_to(REPO), "run cfmon outside the checkout"
     return subprocess.run([CFMON, *args], cwd=cwd, env=CFMON_ENV, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a server a test starts on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CFMON, CFMON_ENV
+from tests.conftest import CFMON, CFMON_ENV, free_port
 from tests.reviewdb import make_review_db
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,14 +36,6 @@ if not Path(CHROMIUM).exists():
                 allow_module_level=True)
 
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 from crawler.evidence import verify
-from tests.conftest import CFMON, CFMON_ENV, DEMO, run_cfmon
+from tests.conftest import CFMON, CFMON_ENV, DEMO, free_port, run_cfmon
 from tests.mockserver import MockServer
 
 OFFICIAL = DEMO / "brand" / "catalog" / "trail-30.jpg"
@@ -236,14 +236,6 @@ def test_a_site_that_yields_nothing_exits_1_and_says_why(tmp_path: Path) -> None
             "/down/index.html)") in result.stderr
     assert query(tmp_path / "c.db", "SELECT count(*) FROM listings") == [(1,)]
     assert query(tmp_path / "c.db", "SELECT exit_code FROM runs") == [(1,)]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_cards_whose_product_pages_all_fail_exit_1_naming_the_cause(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CFMON, CFMON_ENV, DEMO, run_cfmon
+from tests.conftest import CFMON, CFMON_ENV, DEMO, free_port, run_cfmon
 from tests.mockserver import MockServer
 
 COMMANDS = ["check-config", "crawl", "extract", "demo", "evaluate", "verdict", "verify",
@@ -123,12 +122,6 @@ def test_verdict_verify_evidence_export_report(demo: Path) -> None:
     report = run_cfmon("report", "--db", "demo.db", "--out", "report.html", cwd=demo)
     assert report.returncode == 0, report.stderr
     assert "Counterfeit monitoring report" in (demo / "report.html").read_text(encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_browse_serves_the_review_queue(demo: Path) -> None:

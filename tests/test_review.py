@@ -471,3 +471,15 @@ def test_the_report_is_bounded_by_default(db: Path, tmp_path: Path) -> None:
     assert "replica 8" not in html  # decided in 2020: outside the last 30 days
     cli("report", "--db", str(db), "--out", str(out), "--all")
     assert "replica 8" in out.read_text()
+
+
+def test_the_readmes_db_browser_insert_records_a_verdict(db: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### DB Browser for SQLite"):]
+    sql = re.search(r"```sql\n(.*?)```", section, re.S).group(1).replace("(12,", "(1,")
+    conn = sqlite3.connect(db)  # as DB Browser for SQLite opens it: no foreign keys on
+    conn.execute(sql)
+    conn.commit()
+    assert queue(db) == [2]
+    assert conn.execute("SELECT verdict, decided_by FROM latest_verdicts").fetchall() == \
+        [("counterfeit", "ana")]

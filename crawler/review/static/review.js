@@ -51,6 +51,11 @@ async function post(action, fields) {
   return answer;
 }
 
+function count(step) {
+  const open = document.getElementById("count");
+  open.textContent = String(Number(open.textContent) + step);
+}
+
 function show(card, text, kind) {
   card.classList.remove("conflict", "error");
   if (kind) card.classList.add(kind);
@@ -68,6 +73,7 @@ async function decide(card, verdict, replacesId = "") {
     });
     if (answer.ok) {
       card.dataset.decision = answer.verdict_id;
+      if (!card.classList.contains("decided")) count(-1);
       card.classList.add("decided");
       show(card, `${answer.verdict} — recorded by ${answer.decided_by} (verdict ${answer.verdict_id}); u undoes it`);
       undoStack.push({ verdictId: answer.verdict_id, listingId: card.dataset.listing });
@@ -105,6 +111,7 @@ async function undoLast() {
   say(answer.message);
   if (card) {
     if (answer.verdict === "undone") {
+      count(+1);
       card.classList.remove("decided");
       delete card.dataset.decision;
       show(card, `undone by you (verdict ${answer.verdict_id}): open again`);
