@@ -298,3 +298,9 @@ def test_a_passwords_file_line_that_is_not_name_and_hash_is_named(db: Path,
                                        "--passwords", str(accounts)])
     assert result.exit_code == 2
     assert f"{accounts}, line 2: expected 'name:hash'" in result.output
+
+
+def test_a_listings_row_in_datasette_shows_its_stored_photo(db: Path, flagged: list[int]) -> None:
+    page = Reviewer(serve(db, reviewer="ana")).get(f"/review/listings/{flagged[0]}").text
+    photo = re.search(r'<img src="(/-/review/photo/listing/\d+)"', page)
+    assert photo, "no photo on the listing's row page"

@@ -416,3 +416,17 @@ def loopback_only(app: Any) -> Any:
 
     return guarded
 
+
+
+async def listing_photo_cell(datasette: Any, url: str) -> Any:
+    """A listing's row in Datasette shows its photo, from the stored thumbnail (the
+    marketplace's link may be dead by the time anyone looks)."""
+    from markupsafe import Markup, escape
+
+    row = (await _database(datasette).execute(
+        "SELECT id FROM images WHERE url = ? AND thumbnail IS NOT NULL", [url])).first()
+    link = f'<a href="{escape(url)}" rel="noopener noreferrer">{escape(url)}</a>'
+    if row is None:
+        return Markup(link)
+    return Markup(f'{link}<br><img src="{PATH}/photo/listing/{row[0]}" alt="listing photo" '
+                  'style="max-width: 240px">')

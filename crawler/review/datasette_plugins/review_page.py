@@ -20,3 +20,10 @@ def asgi_wrapper(datasette):  # noqa: ANN001, ANN201 - Datasette's hook signatur
     if config.get("loopback"):
         return page.loopback_only
     return lambda app: app
+
+
+@hookimpl
+def render_cell(value, column, table, datasette):  # noqa: ANN001, ANN201 - Datasette's hook
+    if table == "listings" and column == "image_url" and value:
+        return page.listing_photo_cell(datasette, value)
+    return None
