@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from lxml import etree
 from parsel import Selector
 
 from crawler.extract.price import parse_price
+from crawler.extract.rules import DEFAULT, PriceRules
 from crawler.extract.selectors import clean
 from crawler.extract.structured import strip_site_name
 
@@ -32,6 +33,17 @@ _NOT_CURRENT = re.compile(
 _OLD_PRICE = re.compile(
     r"(old|was|list|regular|compare|strike|crossed|former|rrp|msrp)[-_]?price|"
     r"price[-_]?(old|was|list|regular|before|strike)|strike|crossed|line-?through", re.I)
+# Prices net of VAT, by class or id ("price-excluding-tax") or by the words beside them.
+_NET_MARK = re.compile(r"excl|excluding|without-?(vat|tax)|ex-?vat|net-?price|price-?net|netto|"
+                       r"tax-?free|hors-?tax", re.I)
+_NET_TEXT = re.compile(
+    r"\b(excl\.?|excluding|ex\.?|without|zzgl\.?|ohne|bez|hors|sans|sin|senza|exkl\.?)\s*"
+    r"(vat|tax|taxes|mwst|ust|dph|tva|taxe|btw|iva|moms)\b|\bnetto\b|\bnet\s+of\s+(vat|tax)|"
+    r"\bHT\b|без\s+НДС", re.I)
+# Containers of other products: their prices are not this product's.
+_CAROUSEL = re.compile(
+    r"recommend|related|carousel|similar|also-?(bought|viewed|like)|upsell|up-sell|"
+    r"cross-?sell|recently-?viewed|sponsored|you-?may|bundle|accessor", re.I)
 _PRICE_MARK = re.compile(r"price|preis|prix|precio|prezzo|cena|цена|amount|cost", re.I)
 _STRUCK = {"s", "del", "strike"}
 _SKIP_TEXT_OF = {"script", "style", "noscript", "template", "head", "title", "option"}
@@ -111,29 +123,85 @@ def _document_order(root: etree._Element) -> tuple[dict[etree._Element, int], in
     return order, order.get(anchor, 0) if anchor is not None else 0
 
 
-def visible_price(page: Selector, default_currency: str | None) -> tuple[Decimal, str | None] | None:
+def visible_price(page: Selector, default_currency: str | None,
+                  rules: PriceRules = DEFAULT) -> tuple[Decimal, str | None] | None:
     """The price element nearest the product title, or None."""
     root = page.root
     if not isinstance(root, etree._Element):
         return None
     order, anchor = _document_order(root)
+    elsewhere = _elsewhere(root, rules)
     best: tuple[int, Decimal, str | None] | None = None
     for node in page.xpath("//body//*[@class or @id or @itemprop]"):
         el = node.root
         marker = f"{el.get('class', '')} {el.get('id', '')} {el.get('itemprop', '')}"
-        if not _PRICE_MARK.search(marker) or _NOT_CURRENT.search(marker) or _is_struck(el):
+        if not _PRICE_MARK.search(marker) or _NOT_CURRENT.search(marker) or _is_struck(el) \
+                or el in elsewhere:
             continue
         text = _own_price_text(el)
-        if not text or len(text) > 40:
+        if not text or len(text) > rules.max_price_text:
+            continue
+        if rules.skip_net and (_NET_MARK.search(marker) or _NET_TEXT.search(text)):
             continue
         parsed = parse_price(text, default_currency)
         has_currency = parse_price(text).currency is not None or el.get("itemprop") == "price"
         if parsed.amount is None or parsed.amount <= 0 or not has_currency:
             continue
         distance = abs(order.get(el, 0) - anchor)
+        if rules.max_title_distance is not None and distance > rules.max_title_distance:
+            continue
         if best is None or distance < best[0]:
             best = (distance, parsed.amount, parsed.currency)
     return (best[1], best[2]) if best else None
+
+
+# What an availability element says of an item nobody can buy now.
+_UNAVAILABLE_TEXT = re.compile(
+    r"currently unavailable|out of stock|sold out|no longer available|not available|"
+    r"discontinued|nicht (mehr )?verfügbar|ausverkauft|nicht lieferbar|agotado|"
+    r"no disponible|épuisé|indisponible|rupture de stock|esaurito|non disponibile|"
+    r"niedostępny|wyprzedany|uitverkocht|niet leverbaar|slutsåld|udsolgt|utsolgt|"
+    r"нет в наличии|распродано|немає в наявності|stokta yok|tükendi|"
+    r"在庫切れ|売り切れ|품절|缺货|售罄|hết hàng|สินค้าหมด|stok habis", re.I)
+_AVAILABILITY_MARK = re.compile(r"avail|stock|sold-?out|inventory|verfueg|lieferbar", re.I)
+
+
+def says_unavailable(page: Selector) -> str | None:
+    """The words of the page's availability element when it says the item cannot be
+    bought now, else None. Only elements marked as availability (class, id, itemprop)
+    are read: a review or a description that mentions "sold out" is no such element."""
+    for node in page.xpath("//body//*[@class or @id or @itemprop]"):
+        el = node.root
+        marker = f"{el.get('class', '')} {el.get('id', '')} {el.get('itemprop', '')}"
+        if not _AVAILABILITY_MARK.search(marker):
+            continue
+        text = clean(" ".join(_visible_text(el)))
+        if text and len(text) <= 80:
+            found = _UNAVAILABLE_TEXT.search(text)
+            if found:
+                return found.group(0)
+    return None
+
+
+def _elsewhere(root: etree._Element, rules: PriceRules) -> set[etree._Element]:
+    """Elements whose prices are not this product's price to a buyer: inside a
+    carousel of other products, or labelled net of VAT (with the rules that say so)."""
+    out: set[etree._Element] = set()
+    if not (rules.skip_carousels or rules.skip_net):
+        return out
+    body = root.find(".//body")
+    for el in (body if body is not None else root).iter():
+        if not isinstance(el.tag, str):
+            continue
+        parent = el.getparent()
+        if parent in out:
+            out.add(el)
+            continue
+        marker = f"{el.get('class', '')} {el.get('id', '')}"
+        if (rules.skip_carousels and _CAROUSEL.search(marker)) or \
+                (rules.skip_net and _NET_MARK.search(marker)):
+            out.add(el)
+    return out
 
 
 def _own_price_text(el: etree._Element) -> str | None:
@@ -165,41 +233,56 @@ def _is_struck(el: etree._Element) -> bool:
     return False
 
 
-def shown_amounts(page: Selector) -> dict[Decimal, int]:
+class Shown(NamedTuple):
+    distance: int  # elements (document order) from the title
+    currency: str | None  # the currency written with the amount, where one was
+
+
+def shown_amounts(page: Selector, rules: PriceRules = DEFAULT) -> dict[Decimal, Shown]:
     """Every amount written in the page's visible text (however it is split over
     elements: "$" "37" "." "30"), mapped to its distance in document order from the
-    product title. Old, list and struck-through prices do not count as shown."""
+    product title. Old, list and struck-through prices do not count as shown, nor
+    (with the rules that say so) net-of-VAT prices or prices in carousels of other
+    products."""
     root = page.root
-    shown: dict[Decimal, int] = {}
+    shown: dict[Decimal, Shown] = {}
     if not isinstance(root, etree._Element):
         return shown
     order, anchor = _document_order(root)
     body = root.find(".//body")
     old: dict[etree._Element, bool] = {}
+    elsewhere = _elsewhere(root, rules)
+    net = rules.skip_net
     for el in (body if body is not None else root).iter():
         if not isinstance(el.tag, str) or el.tag in _SKIP_TEXT_OF:
             continue
         parent = el.getparent()
-        old[el] = old.get(parent, False) or el.tag in _STRUCK or bool(
+        old[el] = old.get(parent, False) or el.tag in _STRUCK or el in elsewhere or bool(
             _OLD_PRICE.search(f"{el.get('class', '')} {el.get('id', '')}"))
         distance = abs(order[el] - anchor)
         if el.text and not old[el] and _DIGIT.search(el.text) and len(el.text) <= 80:
-            _add_amount(shown, el.text, distance)
+            _add_amount(shown, el.text, distance, net)
         if el.tail and not old.get(parent, False) and _DIGIT.search(el.tail) \
                 and len(el.tail) <= 80:
-            _add_amount(shown, el.tail, distance)
+            _add_amount(shown, el.tail, distance, net)
         if len(el) and len(el) <= 8 and not old[el]:
             whole = "".join(el.itertext())
-            if _DIGIT.search(whole) and len(whole) <= 40:
-                _add_amount(shown, whole, distance)
+            if _DIGIT.search(whole) and len(whole) <= rules.max_price_text:
+                _add_amount(shown, whole, distance, net)
     return shown
 
 
-def _add_amount(shown: dict[Decimal, int], text: str, distance: int) -> None:
-    amount = parse_price(text).amount
-    if amount is not None and amount > 0:
-        key = amount.normalize()
-        shown[key] = min(distance, shown.get(key, distance))
+def _add_amount(shown: dict[Decimal, Shown], text: str, distance: int, net: bool) -> None:
+    if net and _NET_TEXT.search(text):
+        return
+    parsed = parse_price(text)
+    if parsed.amount is not None and parsed.amount > 0:
+        key = parsed.amount.normalize()
+        before = shown.get(key)
+        if before is None or distance < before.distance:
+            shown[key] = Shown(distance, parsed.currency or (before.currency if before else None))
+        elif before.currency is None and parsed.currency:
+            shown[key] = Shown(before.distance, parsed.currency)
 
 
 def _brand(page: Selector) -> str | None:

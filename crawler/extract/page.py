@@ -17,11 +17,14 @@ from parsel import Selector
 from crawler.extract.heuristics import (
     heuristic_fields,
     meta_price,
+    says_unavailable,
     shown_amounts,
     visible_price,
 )
 from crawler.extract.price import normalize_currency, parse_price
+from crawler.extract.rules import DEFAULT, PriceRules
 from crawler.extract.selectors import clean, select_text
+from crawler.extract.state import attribute_offers, state_offers
 from crawler.extract.structured import (
     Offer,
     price_candidates,
@@ -44,6 +47,9 @@ class Extracted:
     sources: dict[str, str] = field(default_factory=dict)
     # Field -> what could not be read ("price 'call us' has no readable amount").
     problems: dict[str, str] = field(default_factory=dict)
+    # Field -> why this value of several ("shown nearest the title, of 3 prices in
+    # jsonld, state").
+    why: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
         return self.values.get(name)
@@ -72,6 +78,7 @@ class Extracted:
             value = self.values.get(name)
             out[name] = format(value, "f") if isinstance(value, Decimal) else value
         out["sources"] = {k: self.sources[k] for k in FIELDS if k in self.sources}
+        out["why"] = dict(self.why)
         return out
 
 
@@ -94,8 +101,14 @@ def extract_card(card: Selector, selectors: dict[str, str], page_url: str,
     return out
 
 
+# Availability that leaves nothing to buy: any price on the page is a past or another
+# seller's price.
+_UNAVAILABLE = {"OutOfStock", "SoldOut", "Discontinued"}
+
+
 def extract_product(html: str, url: str, selectors: dict[str, str] | None = None,
-                    default_currency: str | None = None) -> Extracted:
+                    default_currency: str | None = None,
+                    rules: PriceRules = DEFAULT) -> Extracted:
     """A product page: the site's selectors, then structured data, then heuristics."""
     page = Selector(text=html, base_url=url)
     out = Extracted()
@@ -114,9 +127,14 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
         elif name == "images":
             value = [u for u in (image_url(v, url) for v in value) if u]
         out.offer(name, value, source)
-    if out.values.get("price") is None:
-        _choose_price(out, page, data, default_currency)
-    if out.values.get("price") is None:
+    unavailable = out.values.get("availability") in _UNAVAILABLE
+    if out.values.get("price") is None and unavailable and rules.unavailable_no_price \
+            and not price_candidates(data):
+        out.problems["price"] = (f"no price: the item cannot be bought (availability "
+                                 f"{out.values['availability']}, no priced offer)")
+    elif out.values.get("price") is None:
+        _choose_price(out, page, data, default_currency, rules)
+    if out.values.get("price") is None and "price" not in out.problems:
         for problem in unreadable_prices(data)[:1]:
             out.problems["price"] = problem
 
@@ -142,49 +160,69 @@ def _read(node: Selector, name: str, query: str) -> str | None:
 
 
 def _choose_price(out: Extracted, page: Selector, data: dict,
-                  default_currency: str | None) -> None:
+                  default_currency: str | None, rules: PriceRules) -> None:
     """The price a buyer is asked to pay.
 
-    Structured data first, checked against the visible page: of several offers or a
-    range, the lowest price the page shows; of sources that disagree, the one the
-    page shows nearest the title (a starting bid in JSON-LD loses to the current bid
-    in OpenGraph shown next to the title); a struck list price is not "shown". When
-    the page shows none of them, the most trusted structured price stands; with no
-    structured price at all, the price element next to the title is read.
+    Candidates: structured data, then (with rules.state) inline application state and
+    data-* attributes. Each is checked against the visible page, where old, struck,
+    net-of-VAT prices and carousels of other products do not count as shown: of
+    several offers or a range, the lowest price the page shows; of sources that
+    disagree, the one the page shows nearest the title (a starting bid in JSON-LD
+    loses to the current bid in OpenGraph shown next to the title). State is only ever
+    taken when shown. When the page shows none of them, the most trusted structured
+    price stands; with no structured price at all, the price element next to the title
+    is read. Why is recorded in ``out.why["price"]``.
     """
-    candidates = price_candidates(data)
+    trusted = price_candidates(data)
     meta = meta_price(page, default_currency)
     if meta is not None:
-        candidates.append((Offer(meta[0], meta[1]), "opengraph"))
+        trusted.append((Offer(meta[0], meta[1]), "opengraph"))
+    candidates = list(trusted)
+    if rules.state:
+        candidates += [(o, "state") for o in state_offers(page)]
+        candidates += [(o, "data-attribute") for o in attribute_offers(page)]
     chosen: tuple[Decimal, str | None, str, str | None] | None = None
-    if candidates:
-        shown = shown_amounts(page)
-        # Per source, its lowest price that the page shows (several offers, a range);
-        # across sources that disagree, the one shown nearest the title.
-        per_source: dict[str, tuple[Offer, int]] = {}
-        for offer, src in candidates:
-            distance = shown.get(offer.price.normalize())
-            if distance is None:
-                continue
-            if src not in per_source or offer.price < per_source[src][0].price:
-                per_source[src] = (offer, distance)
-        if per_source:
-            source, (offer, _) = min(per_source.items(),
-                                     key=lambda item: (item[1][1], item[1][0].price))
-        else:
-            offer, source = candidates[0]
-            # A range the page does not show as such, but a price inside it next to
-            # the title ("from 28.50"): that is the price asked.
-            found = visible_price(page, default_currency)
-            amounts = [o.price for o, _ in candidates]
-            if found is not None and min(amounts) <= found[0] <= max(amounts) \
-                    and found[0] not in amounts:
-                offer, source = Offer(found[0], found[1] or offer.currency), "heuristic"
+    why = ""
+    shown = shown_amounts(page, rules) if candidates else {}
+    # Per source, its lowest price that the page shows (several offers, a range);
+    # across sources that disagree, the one shown nearest the title.
+    per_source: dict[str, tuple[Offer, int]] = {}
+    for offer, src in candidates:
+        seen = shown.get(offer.price.normalize())
+        if seen is None:
+            continue
+        if offer.currency is None and seen.currency:  # state often leaves it implicit
+            offer = Offer(offer.price, seen.currency, offer.seller)
+        if src not in per_source or offer.price < per_source[src][0].price:
+            per_source[src] = (offer, seen.distance)
+    if per_source:
+        source, (offer, _) = min(per_source.items(),
+                                 key=lambda item: (item[1][1], item[1][0].price))
+        others = sorted(set(per_source) - {source})
+        why = (f"{source} price shown on the page"
+               + (f", nearer the title than {', '.join(others)}" if others else ""))
+        chosen = (offer.price, offer.currency, source, offer.seller)
+    elif trusted:
+        offer, source = trusted[0]
+        why = f"{source} price (the page shows none of the candidates)"
+        # A range the page does not show as such, but a price inside it next to
+        # the title ("from 28.50"): that is the price asked.
+        found = visible_price(page, default_currency, rules)
+        amounts = [o.price for o, _ in trusted]
+        if found is not None and min(amounts) <= found[0] <= max(amounts) \
+                and found[0] not in amounts:
+            offer, source = Offer(found[0], found[1] or offer.currency), "heuristic"
+            why = "the price shown next to the title, inside the structured range"
         chosen = (offer.price, offer.currency, source, offer.seller)
     else:
-        found = visible_price(page, default_currency)
+        said = says_unavailable(page) if rules.unavailable_text else None
+        if said:
+            out.problems["price"] = f"no price: the page says the item is {said!r}"
+            return
+        found = visible_price(page, default_currency, rules)
         if found is not None:
             chosen = (found[0], found[1], "heuristic", None)
+            why = "the price element nearest the title"
     if chosen is None:
         return
     price, currency, source, seller = chosen
@@ -194,6 +232,7 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
         currency = next((o.currency for o, _ in candidates if o.currency), None) or default_currency
     out.offer("price", price, source)
     out.offer("currency", currency, source)
+    out.why["price"] = why
 
 
 def _offer_price(out: Extracted, price_text: str | None, currency_text: str | None,
