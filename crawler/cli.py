@@ -198,7 +198,8 @@ def extract(files: tuple[str, ...], base_url: str | None, config_path: str | Non
 
     Product pages (default): one line per page, keys in order: title, price (a
     decimal string), currency (ISO 4217), brand, sku, image, seller, availability,
-    then sources (where each field was read). Results pages (--results, with
+    then sources (where each field was read, and price_reason: why this price of
+    several the page holds, or why none). Results pages (--results, with
     --config and --site): one line per listing card: page, position, url, title,
     price, currency, image, seller. FILE may be gzipped. A file that cannot be read
     gets a line with an "error" key, and the command exits 1.

@@ -36,6 +36,15 @@ TRAPS = {
     "price next to the title, not the logo H1's, a unit price or related products'":
         "price-near-title.html",
     "broken JSON-LD: the visible page still answers": "broken-jsonld.html",
+    "Next.js state, price split over spans, a carousel of accessories": "next-data-state.html",
+    "Shopify product JSON in cents, compare-at price struck": "shopify-cents.html",
+    "dataLayer ecommerce push, price element without a price class": "datalayer-ecommerce.html",
+    "Magento data-price-amount, net price before the gross": "magento-vat.html",
+    "net price (zzgl. MwSt.) nearer the title than the gross": "net-price-first.html",
+    "JSON-LD regular price struck, sale price in window.__INITIAL_STATE__": "sale-in-state.html",
+    "out of stock, no offer: a third party's price is no price": "unavailable-no-offer.html",
+    "sold out, no structured data: the last price is no price": "sold-out-text.html",
+    "a carousel between the title and the buy box": "carousel-before-buybox.html",
 }
 
 
@@ -211,3 +220,46 @@ def test_a_badge_and_the_title_beside_it_stay_apart_and_a_split_price_reads_whol
     assert got.values["currency"] == "EUR"
     assert got.values["url"] == "https://www.ebay.de/itm/1234567890"
     assert got.values["seller"] == "techhaus-berlin (1.234) 99,1%"  # <b> inside a word
+
+
+# Each of the extractor's rules (crawler/extract/rules.py) and a page that needs it:
+# with the rule off, the page reads wrong.
+RULE_PAGES = [
+    ("state", "shopify-cents.html"),
+    ("state", "sale-in-state.html"),
+    ("skip_net", "magento-vat.html"),
+    ("skip_net", "net-price-first.html"),
+    ("skip_carousels", "carousel-before-buybox.html"),
+    ("skip_carousels", "next-data-state.html"),
+    ("unavailable_text", "sold-out-text.html"),
+]
+
+
+@pytest.mark.parametrize("rule, page", RULE_PAGES)
+def test_each_price_rule_is_needed_by_a_page(rule: str, page: str) -> None:
+    from dataclasses import replace
+
+    from crawler.extract.rules import DEFAULT
+
+    html = (PAGES / page).read_text(encoding="utf-8")
+    assert extract_product(html, BASE).as_json()["price"] == EXPECTED[page]["price"]
+    without = extract_product(html, BASE, rules=replace(DEFAULT, **{rule: False}))
+    assert without.as_json()["price"] != EXPECTED[page]["price"]
+
+
+def test_no_price_for_an_item_that_cannot_be_bought_says_why() -> None:
+    got = extract_product((PAGES / "unavailable-no-offer.html").read_text(encoding="utf-8"), BASE)
+    assert got.get("price") is None
+    assert "cannot be bought (availability OutOfStock, no priced offer)" in got.problems["price"]
+
+
+def test_the_chosen_price_says_why() -> None:
+    got = extract_product((PAGES / "sale-in-state.html").read_text(encoding="utf-8"), BASE)
+    assert got.as_json()["sources"]["price_reason"] == "state price shown on the page"
+
+
+def test_every_rule_has_values_for_cross_validation() -> None:
+    from crawler.extract.rules import DEFAULT, GRID, RULE_NAMES
+
+    assert set(GRID) == set(RULE_NAMES)
+    assert all(getattr(DEFAULT, name) in GRID[name] for name in RULE_NAMES)

@@ -236,6 +236,7 @@ def _is_struck(el: etree._Element) -> bool:
 class Shown(NamedTuple):
     distance: int  # elements (document order) from the title
     currency: str | None  # the currency written with the amount, where one was
+    amount: Decimal  # as written ("64.00", not "64")
 
 
 def shown_amounts(page: Selector, rules: PriceRules = DEFAULT) -> dict[Decimal, Shown]:
@@ -266,10 +267,24 @@ def shown_amounts(page: Selector, rules: PriceRules = DEFAULT) -> dict[Decimal, 
                 and len(el.tail) <= 80:
             _add_amount(shown, el.tail, distance, net)
         if len(el) and len(el) <= 8 and not old[el]:
-            whole = "".join(el.itertext())
+            whole = "".join(_current_text(el, elsewhere))
             if _DIGIT.search(whole) and len(whole) <= rules.max_price_text:
                 _add_amount(shown, whole, distance, net)
     return shown
+
+
+def _current_text(el: etree._Element, elsewhere: set[etree._Element]) -> list[str]:
+    """Text of ``el`` and its descendants, without struck, old or elsewhere prices: a
+    price split over elements reads whole ("$" "37" ".30"), a struck one beside the
+    sale price does not join it."""
+    pieces = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str) and child.tag not in _SKIP_TEXT_OF and \
+                child.tag not in _STRUCK and child not in elsewhere and \
+                not _OLD_PRICE.search(f"{child.get('class', '')} {child.get('id', '')}"):
+            pieces.extend(_current_text(child, elsewhere))
+        pieces.append(child.tail or "")
+    return pieces
 
 
 def _add_amount(shown: dict[Decimal, Shown], text: str, distance: int, net: bool) -> None:
@@ -280,9 +295,10 @@ def _add_amount(shown: dict[Decimal, Shown], text: str, distance: int, net: bool
         key = parsed.amount.normalize()
         before = shown.get(key)
         if before is None or distance < before.distance:
-            shown[key] = Shown(distance, parsed.currency or (before.currency if before else None))
+            currency = parsed.currency or (before.currency if before else None)
+            shown[key] = Shown(distance, currency, parsed.amount)
         elif before.currency is None and parsed.currency:
-            shown[key] = Shown(before.distance, parsed.currency)
+            shown[key] = Shown(before.distance, parsed.currency, before.amount)
 
 
 def _brand(page: Selector) -> str | None:

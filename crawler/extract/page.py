@@ -34,6 +34,8 @@ from crawler.extract.structured import (
 )
 
 FIELDS = ("title", "price", "currency", "brand", "sku", "image", "seller", "availability")
+# Kept with the sources: why this price of several the page holds, or why none.
+REASONS = ("price_reason",)
 # Fields whose selector yields one value (an attribute); the others join text pieces.
 _SINGLE_VALUE = {"url", "image", "next_page"}
 _SRCSET_ITEM = re.compile(r"(\S+)\s+(\d+(?:\.\d+)?)([wx])")
@@ -47,9 +49,6 @@ class Extracted:
     sources: dict[str, str] = field(default_factory=dict)
     # Field -> what could not be read ("price 'call us' has no readable amount").
     problems: dict[str, str] = field(default_factory=dict)
-    # Field -> why this value of several ("shown nearest the title, of 3 prices in
-    # jsonld, state").
-    why: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
         return self.values.get(name)
@@ -77,8 +76,7 @@ class Extracted:
         for name in FIELDS:
             value = self.values.get(name)
             out[name] = format(value, "f") if isinstance(value, Decimal) else value
-        out["sources"] = {k: self.sources[k] for k in FIELDS if k in self.sources}
-        out["why"] = dict(self.why)
+        out["sources"] = {k: self.sources[k] for k in (*FIELDS, *REASONS) if k in self.sources}
         return out
 
 
@@ -130,8 +128,9 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
     unavailable = out.values.get("availability") in _UNAVAILABLE
     if out.values.get("price") is None and unavailable and rules.unavailable_no_price \
             and not price_candidates(data):
-        out.problems["price"] = (f"no price: the item cannot be bought (availability "
-                                 f"{out.values['availability']}, no priced offer)")
+        out.problems["price"] = out.sources["price_reason"] = (
+            f"no price: the item cannot be bought (availability "
+            f"{out.values['availability']}, no priced offer)")
     elif out.values.get("price") is None:
         _choose_price(out, page, data, default_currency, rules)
     if out.values.get("price") is None and "price" not in out.problems:
@@ -171,7 +170,7 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
     loses to the current bid in OpenGraph shown next to the title). State is only ever
     taken when shown. When the page shows none of them, the most trusted structured
     price stands; with no structured price at all, the price element next to the title
-    is read. Why is recorded in ``out.why["price"]``.
+    is read. Why is recorded in ``out.sources["price_reason"]``.
     """
     trusted = price_candidates(data)
     meta = meta_price(page, default_currency)
@@ -191,8 +190,10 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
         seen = shown.get(offer.price.normalize())
         if seen is None:
             continue
-        if offer.currency is None and seen.currency:  # state often leaves it implicit
-            offer = Offer(offer.price, seen.currency, offer.seller)
+        if src in ("state", "data-attribute"):
+            # as the page writes it ("64.00", not 64.0), in the currency shown with it
+            # when the state leaves it implicit
+            offer = Offer(seen.amount, offer.currency or seen.currency, offer.seller)
         if src not in per_source or offer.price < per_source[src][0].price:
             per_source[src] = (offer, seen.distance)
     if per_source:
@@ -217,7 +218,8 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
     else:
         said = says_unavailable(page) if rules.unavailable_text else None
         if said:
-            out.problems["price"] = f"no price: the page says the item is {said!r}"
+            out.problems["price"] = out.sources["price_reason"] = \
+                f"no price: the page says the item is {said!r}"
             return
         found = visible_price(page, default_currency, rules)
         if found is not None:
@@ -232,7 +234,7 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
         currency = next((o.currency for o, _ in candidates if o.currency), None) or default_currency
     out.offer("price", price, source)
     out.offer("currency", currency, source)
-    out.why["price"] = why
+    out.sources["price_reason"] = why
 
 
 def _offer_price(out: Extracted, price_text: str | None, currency_text: str | None,
