@@ -234,6 +234,13 @@ def cross_validate(pages: Path, splits: int) -> None:
             held_counts += held_c
             print(f"{split:<7}{fold:<6}{prf(fit_c)[2]:>8.3f}{prf(held_c)[2]:>13.3f}   {changed(rules)}")
     fit_f1, held_f1 = prf(fit_counts)[2], prf(held_counts)[2]
+    from crawler.extract.rules import RULE_NAMES, variants
+
+    print("price F1 on all pages with each rule's other values:")
+    for name in RULE_NAMES:
+        shown = ", ".join(f"{getattr(r, name)}: {predictions.f1(r, keys):.3f}"
+                          for r in variants(DEFAULT, name))
+        print(f"  {name} ({shown})")
     everything = choose(predictions, keys)
     print(f"rules chosen on all {len(keys)} pages: {changed(everything)}; shipped: DEFAULT "
           f"(F1 {predictions.f1(DEFAULT, keys):.3f} on all pages)")
