@@ -12,6 +12,7 @@ low price as a counterfeit signal.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -117,6 +118,25 @@ def title_anchor(root: etree._Element) -> etree._Element | None:
     return best
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where things are on a page, worked out once per page and rules: each element's
+    position in document order, the title's, and the elements whose prices are not
+    the product's (carousels, net of VAT)."""
+
+    order: dict[etree._Element, int]
+    anchor: int
+    elsewhere: set[etree._Element]
+
+
+def page_layout(page: Selector, rules: PriceRules = DEFAULT) -> Layout | None:
+    root = page.root
+    if not isinstance(root, etree._Element):
+        return None
+    order, anchor = _document_order(root)
+    return Layout(order, anchor, _elsewhere(root, rules))
+
+
 def _document_order(root: etree._Element) -> tuple[dict[etree._Element, int], int]:
     order = {el: i for i, el in enumerate(root.iter())}
     anchor = title_anchor(root)
@@ -124,13 +144,13 @@ def _document_order(root: etree._Element) -> tuple[dict[etree._Element, int], in
 
 
 def visible_price(page: Selector, default_currency: str | None,
-                  rules: PriceRules = DEFAULT) -> tuple[Decimal, str | None] | None:
+                  rules: PriceRules = DEFAULT,
+                  layout: Layout | None = None) -> tuple[Decimal, str | None] | None:
     """The price element nearest the product title, or None."""
-    root = page.root
-    if not isinstance(root, etree._Element):
+    layout = layout or page_layout(page, rules)
+    if layout is None:
         return None
-    order, anchor = _document_order(root)
-    elsewhere = _elsewhere(root, rules)
+    order, anchor, elsewhere = layout.order, layout.anchor, layout.elsewhere
     best: tuple[int, Decimal, str | None] | None = None
     for node in page.xpath("//body//*[@class or @id or @itemprop]"):
         el = node.root
@@ -189,18 +209,13 @@ def _elsewhere(root: etree._Element, rules: PriceRules) -> set[etree._Element]:
     out: set[etree._Element] = set()
     if not (rules.skip_carousels or rules.skip_net):
         return out
-    body = root.find(".//body")
-    for el in (body if body is not None else root).iter():
-        if not isinstance(el.tag, str):
-            continue
-        parent = el.getparent()
-        if parent in out:
-            out.add(el)
+    for el in root.xpath("//body//*[@class or @id]"):
+        if el in out:
             continue
         marker = f"{el.get('class', '')} {el.get('id', '')}"
         if (rules.skip_carousels and _CAROUSEL.search(marker)) or \
                 (rules.skip_net and _NET_MARK.search(marker)):
-            out.add(el)
+            out.update(el.iter())
     return out
 
 
@@ -239,7 +254,8 @@ class Shown(NamedTuple):
     amount: Decimal  # as written ("64.00", not "64")
 
 
-def shown_amounts(page: Selector, rules: PriceRules = DEFAULT) -> dict[Decimal, Shown]:
+def shown_amounts(page: Selector, rules: PriceRules = DEFAULT,
+                  layout: Layout | None = None) -> dict[Decimal, Shown]:
     """Every amount written in the page's visible text (however it is split over
     elements: "$" "37" "." "30"), mapped to its distance in document order from the
     product title. Old, list and struck-through prices do not count as shown, nor
@@ -247,8 +263,40 @@ def shown_amounts(page: Selector, rules: PriceRules = DEFAULT) -> dict[Decimal, 
     products."""
     root = page.root
     shown: dict[Decimal, Shown] = {}
-    if not isinstance(root, etree._Element):
+    layout = layout or page_layout(page, rules)
+    if layout is None:
         return shown
+    order, anchor, elsewhere = layout.order, layout.anchor, layout.elsewhere
+    body = root.find(".//body")
+    elements = list((body if body is not None else root).iter())
+    # Text length under each element, children first: only short texts are joined
+    # (joining every container's whole text costs a page's depth times its size).
+    length: dict[etree._Element, int] = {}
+    for el in reversed(elements):
+        size = len(el.text or "") if isinstance(el.tag, str) else 0
+        for child in el:
+            size += length.get(child, 0) + len(child.tail or "")
+        length[el] = size
+    old: dict[etree._Element, bool] = {}
+    net = rules.skip_net
+    for el in elements:
+        if not isinstance(el.tag, str) or el.tag in _SKIP_TEXT_OF:
+            continue
+        parent = el.getparent()
+        marker = el.get("class") or el.get("id")
+        old[el] = old.get(parent, False) or el.tag in _STRUCK or el in elsewhere or bool(
+            marker and _OLD_PRICE.search(f"{el.get('class', '')} {el.get('id', '')}"))
+        distance = abs(order[el] - anchor)
+        if el.text and not old[el] and _DIGIT.search(el.text) and len(el.text) <= 80:
+            _add_amount(shown, el.text, distance, net)
+        if el.tail and not old.get(parent, False) and _DIGIT.search(el.tail) \
+                and len(el.tail) <= 80:
+            _add_amount(shown, el.tail, distance, net)
+        if len(el) and len(el) <= 8 and not old[el] and length[el] <= rules.max_price_text:
+            whole = "".join(el.itertext())
+            if _DIGIT.search(whole) and len(whole) <= rules.max_price_text:
+                _add_amount(shown, "".join(_current_text(el, elsewhere)), distance, net)
+    return shown
     order, anchor = _document_order(root)
     body = root.find(".//body")
     old: dict[etree._Element, bool] = {}
@@ -267,9 +315,9 @@ def shown_amounts(page: Selector, rules: PriceRules = DEFAULT) -> dict[Decimal, 
                 and len(el.tail) <= 80:
             _add_amount(shown, el.tail, distance, net)
         if len(el) and len(el) <= 8 and not old[el]:
-            whole = "".join(_current_text(el, elsewhere))
+            whole = "".join(el.itertext())  # cheap: a long text is no price, said or not
             if _DIGIT.search(whole) and len(whole) <= rules.max_price_text:
-                _add_amount(shown, whole, distance, net)
+                _add_amount(shown, "".join(_current_text(el, elsewhere)), distance, net)
     return shown
 
 
@@ -309,12 +357,18 @@ def _brand(page: Selector) -> str | None:
             return clean(match.group(1) or match.group(2))
     labels = ("//body//*[self::th or self::td or self::dt or self::span or self::div or "
               "self::label or self::b or self::strong][string-length(normalize-space(.)) < 24]")
-    for node in page.xpath(labels):
-        label = clean(" ".join(node.css("::text").getall()))
+    root = page.root
+    if not isinstance(root, etree._Element):
+        return None
+    # lxml itself, not parsel: a page has thousands of short elements to look at.
+    for node in root.xpath(labels):
+        label = clean(" ".join(node.itertext()))
         if not label or not _BRAND_LABELS.match(label):
             continue
-        sibling = node.xpath("following-sibling::*[1]")
-        value = clean(" ".join(sibling.css("::text").getall())) if sibling else None
+        sibling = node.getnext()
+        while sibling is not None and not isinstance(sibling.tag, str):
+            sibling = sibling.getnext()
+        value = clean(" ".join(sibling.itertext())) if sibling is not None else None
         if value and len(value) <= 60 and not _BRAND_LABELS.match(value):
             return value
     return None

@@ -17,6 +17,7 @@ from parsel import Selector
 from crawler.extract.heuristics import (
     heuristic_fields,
     meta_price,
+    page_layout,
     says_unavailable,
     shown_amounts,
     visible_price,
@@ -182,7 +183,8 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
         candidates += [(o, "data-attribute") for o in attribute_offers(page)]
     chosen: tuple[Decimal, str | None, str, str | None] | None = None
     why = ""
-    shown = shown_amounts(page, rules) if candidates else {}
+    layout = page_layout(page, rules)
+    shown = shown_amounts(page, rules, layout) if candidates else {}
     # Per source, its lowest price that the page shows (several offers, a range);
     # across sources that disagree, the one shown nearest the title.
     per_source: dict[str, tuple[Offer, int]] = {}
@@ -208,7 +210,7 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
         why = f"{source} price (the page shows none of the candidates)"
         # A range the page does not show as such, but a price inside it next to
         # the title ("from 28.50"): that is the price asked.
-        found = visible_price(page, default_currency, rules)
+        found = visible_price(page, default_currency, rules, layout)
         amounts = [o.price for o, _ in trusted]
         if found is not None and min(amounts) <= found[0] <= max(amounts) \
                 and found[0] not in amounts:
@@ -221,7 +223,7 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
             out.problems["price"] = out.sources["price_reason"] = \
                 f"no price: the page says the item is {said!r}"
             return
-        found = visible_price(page, default_currency, rules)
+        found = visible_price(page, default_currency, rules, layout)
         if found is not None:
             chosen = (found[0], found[1], "heuristic", None)
             why = "the price element nearest the title"

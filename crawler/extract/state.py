@@ -31,8 +31,13 @@ _PRICE_KEY = re.compile(
 _AMOUNT_KEYS = ("value", "amount", "raw", "price", "centAmount", "cents")
 _CURRENCY_KEYS = ("currency", "currencyCode", "currency_code", "priceCurrency",
                   "currencyIso", "currencyISO")
-# A script worth parsing names a price key and is application state.
-_HAS_PRICE = re.compile(r"""["']?\w*price\w*["']?\s*[:=]""", re.I)
+# A script worth parsing is application state (a JSON script, or one of the names
+# frameworks and analytics give their state) and names a price key.
+_STATE_MARK = re.compile(
+    r"__NEXT_DATA__|__NUXT__|__INITIAL_STATE__|__PRELOADED_STATE__|__APOLLO_STATE__|"
+    r"__STATE__|__DATA__|dataLayer|gtag\(|ShopifyAnalytics|var meta\s*=|digitalData|"
+    r"utag_data|window\.\w+\s*=\s*[{\[]")
+_HAS_PRICE = re.compile(r"""price\w*["']?\s*[:=]""", re.I)
 _DATA_ATTRIBUTES = ("data-price", "data-price-amount", "data-product-price",
                     "data-sale-price", "data-final-price", "data-current-price",
                     "data-price-value")
@@ -49,7 +54,12 @@ def state_offers(page: Selector) -> list[Offer]:
         if "ld+json" in kind or kind.startswith("text/template"):
             continue  # JSON-LD is read by structured.py; templates hold no data
         text = script.xpath("string()").get() or ""
-        if len(text) > MAX_SCRIPT or not _HAS_PRICE.search(text):
+        if len(text) > MAX_SCRIPT:
+            continue
+        if kind != "application/json" and not _STATE_MARK.search(text[:5000]) \
+                and script.attrib.get("id") != "__NEXT_DATA__":
+            continue  # a library or a widget's code, not the page's state
+        if not _HAS_PRICE.search(text):
             continue
         for value in _parse(text, kind):
             offers.extend(_walk(value))

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import extruct
+from extruct.utils import parse_html
 
 from crawler.extract.price import AmountError, normalize_currency, parse_amount
 
@@ -34,9 +35,14 @@ class Offer:
 def read_structured(html: str, url: str) -> dict[str, list[Any]]:
     """extruct's uniform output; a syntax that fails to parse is skipped, not fatal."""
     out: dict[str, list[Any]] = {}
+    try:
+        # parsed once for the three syntaxes (a real page: ~7 ms a parse)
+        tree: Any = parse_html(html, encoding="utf-8")
+    except Exception:  # extruct's own parse failing: let each syntax try the text
+        tree = html
     for syntax in SYNTAXES:
         try:
-            data = extruct.extract(html, base_url=url, syntaxes=[syntax], uniform=True,
+            data = extruct.extract(tree, base_url=url, syntaxes=[syntax], uniform=True,
                                    errors="ignore")
         except Exception as exc:  # extruct raises many kinds on malformed markup
             logger.warning("structured data (%s) unreadable at %s: %s", syntax, url, exc)
