@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from crawler.store import blobs
 
 GENESIS = "0" * 64  # prev_hash of the first entry
 
@@ -62,14 +63,6 @@ def canonical(content: dict[str, Any]) -> str:
 
 def entry_hash(prev_hash: str, content_sha256: str) -> str:
     return sha256_hex(f"{prev_hash}{content_sha256}".encode("ascii"))
-
-
-def compress(data: bytes) -> bytes:
-    return zlib.compress(data, 6)
-
-
-def decompress(data: bytes) -> bytes:
-    return zlib.decompress(data)
 
 
 def capture_content(capture_id: int, listing_url: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -117,11 +110,18 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
     (a record deleted while its entry stayed is named too); then the chain, entry by
     entry. Streams: memory does not grow with the database."""
     conn.row_factory = sqlite3.Row
-    for row in conn.execute("SELECT sha256, size, data FROM blobs ORDER BY rowid"):
+    for row in conn.execute(
+            "SELECT b.sha256, b.size, b.encoding, b.data, b.base_sha256, "
+            "base.encoding AS base_encoding, base.data AS base_data "
+            "FROM blobs b LEFT JOIN blobs base ON base.sha256 = b.base_sha256 "
+            "ORDER BY b.rowid"):
         try:
-            data = decompress(row["data"])
-        except zlib.error:
-            yield Problem(f"blobs {row['sha256']}", "stored bytes do not decompress")
+            base = None
+            if row["base_data"] is not None and row["base_encoding"] != "zstd-delta":
+                base = blobs.decode(row["base_encoding"], row["base_data"])
+            data = blobs.decode(row["encoding"], row["data"], base)
+        except blobs.BlobError as exc:
+            yield Problem(f"blobs {row['sha256']}", str(exc))
             continue
         if sha256_hex(data) != row["sha256"] or len(data) != row["size"]:
             yield Problem(f"blobs {row['sha256']}",
@@ -129,15 +129,17 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
     # records -> log
     for row in conn.execute(
             "SELECT c.*, l.url AS listing_url, g.content AS logged, "
-            "(SELECT 1 FROM blobs b WHERE b.sha256 = c.sha256) AS has_bytes "
+            "(SELECT 1 FROM blobs b WHERE b.sha256 = c.sha256) AS has_bytes, "
+            "(SELECT p.prune_id FROM pruned_blobs p WHERE p.sha256 = c.sha256) AS pruned "
             "FROM captures c LEFT JOIN listings l ON l.id = c.listing_id "
             "LEFT JOIN custody_log g ON g.capture_id = c.id ORDER BY c.id"):
         if row["logged"] is None:
             yield Problem(f"captures {row['id']}", "has no custody log entry")
         elif row["logged"] != canonical(capture_content(row["id"], row["listing_url"], dict(row))):
             yield Problem(f"captures {row['id']}", "differs from its custody log entry")
-        if row["has_bytes"] is None:
-            yield Problem(f"captures {row['id']}", f"its bytes {row['sha256']} are missing")
+        if row["has_bytes"] is None and row["pruned"] is None:
+            yield Problem(f"captures {row['id']}", f"its bytes {row['sha256']} are missing "
+                          "(not pruned by retention: deleted outside cfmon prune)")
     for row in conn.execute(
             "SELECT v.*, l.url AS listing_url, g.content AS logged FROM verdicts v "
             "LEFT JOIN listings l ON l.id = v.listing_id "
@@ -147,16 +149,21 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
                           "outside cfmon, or inserted by hand)")
         elif row["logged"] != canonical(verdict_content(dict(row))):
             yield Problem(f"verdicts {row['id']}", "differs from its custody log entry")
+    yield from _verify_prunes(conn)
     # log -> records
     for row in conn.execute(
-            "SELECT g.id, g.kind, g.capture_id, g.verdict_id FROM custody_log g "
+            "SELECT g.id, g.kind, g.capture_id, g.verdict_id, g.prune_id FROM custody_log g "
             "LEFT JOIN captures c ON c.id = g.capture_id "
             "LEFT JOIN verdicts v ON v.id = g.verdict_id "
+            "LEFT JOIN prunes p ON p.id = g.prune_id "
             "WHERE (g.kind = 'capture' AND c.id IS NULL) "
             "   OR (g.kind = 'verdict' AND v.id IS NULL) "
-            "   OR g.kind NOT IN ('capture', 'verdict') ORDER BY g.id"):
-        record = f"capture {row['capture_id']}" if row["kind"] == "capture" else \
-            f"verdict {row['verdict_id']}" if row["kind"] == "verdict" else f"kind {row['kind']!r}"
+            "   OR (g.kind = 'prune' AND p.id IS NULL) "
+            "   OR g.kind NOT IN ('capture', 'verdict', 'prune') ORDER BY g.id"):
+        kind = row["kind"]
+        record = {"capture": f"capture {row['capture_id']}",
+                  "verdict": f"verdict {row['verdict_id']}",
+                  "prune": f"prune {row['prune_id']}"}.get(kind, f"kind {kind!r}")
         yield Problem(f"custody_log {row['id']}", f"records {record}, which is missing")
     prev = GENESIS
     for row in conn.execute("SELECT id, content, content_sha256, prev_hash, entry_hash "
@@ -169,6 +176,40 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
         if entry_hash(row["prev_hash"], row["content_sha256"]) != row["entry_hash"]:
             yield Problem(where, "entry_hash does not match prev_hash + content_sha256")
         prev = row["entry_hash"]
+
+
+def prune_content(row: dict[str, Any]) -> dict[str, Any]:
+    """What the custody log records of a prune: who dropped how many blobs' bytes, when,
+    under which retention, and a hash of the list of their SHA-256s."""
+    return {key: row[key] for key in ("id", "pruned_at", "pruned_by", "keep_days", "cutoff",
+                                      "blobs", "bytes", "list_sha256")}
+
+
+def pruned_list_sha256(hashes: Iterable[str]) -> str:
+    return sha256_hex("".join(f"{h}\n" for h in sorted(hashes)).encode("ascii"))
+
+
+def _verify_prunes(conn: sqlite3.Connection) -> Iterator[Problem]:
+    """Each prune against its custody entry and against the blobs it names: a blob
+    "pruned" by hand (a row added to pruned_blobs, bytes deleted) breaks the list's
+    hash, and a prune row added by hand has no entry in the chain."""
+    for row in conn.execute(
+            "SELECT p.*, g.content AS logged FROM prunes p "
+            "LEFT JOIN custody_log g ON g.prune_id = p.id ORDER BY p.id"):
+        where = f"prunes {row['id']}"
+        if row["logged"] is None:
+            yield Problem(where, "has no custody log entry (recorded outside cfmon prune)")
+        elif row["logged"] != canonical(prune_content(dict(row))):
+            yield Problem(where, "differs from its custody log entry")
+        names = [r[0] for r in conn.execute(
+            "SELECT sha256 FROM pruned_blobs WHERE prune_id = ?", [row["id"]])]
+        if pruned_list_sha256(names) != row["list_sha256"] or len(names) != row["blobs"]:
+            yield Problem(where, f"its list of pruned blobs changed ({len(names)} listed, "
+                          f"{row['blobs']} pruned)")
+    for row in conn.execute("SELECT sha256, prune_id FROM pruned_blobs WHERE prune_id NOT IN "
+                            "(SELECT id FROM prunes)"):
+        yield Problem(f"pruned_blobs {row['sha256']}", f"names prune {row['prune_id']}, "
+                      "which is missing")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ import json
 import re
 import sqlite3
 import subprocess
-import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from crawler.cli import main
 from crawler.evidence import Capture
 from crawler.items import Listing
 from crawler.review.datasette import PLUGINS_DIR, browse_metadata
+from crawler.store import blobs
 from crawler.store.writer import CatalogPhoto, Store
 from matchers.images import ImageHashes, ImageMatch, Reference, analyse_image
 from matchers.score import MatchResult, Signal
@@ -158,12 +158,14 @@ def tamper(db: Path, sql: str, params: list, table: str) -> None:
 
 def test_one_changed_byte_of_a_stored_page_is_named(db: Path) -> None:
     conn = sqlite3.connect(db)
-    sha, data = conn.execute("SELECT sha256, data FROM blobs WHERE media_type = 'text/html' "
-                             "ORDER BY rowid LIMIT 1").fetchone()
+    sha, encoding, data = conn.execute(
+        "SELECT sha256, encoding, data FROM blobs WHERE media_type = 'text/html' "
+        "ORDER BY rowid LIMIT 1").fetchone()
     conn.close()
-    page = bytearray(zlib.decompress(data))
+    page = bytearray(blobs.decode(encoding, data))
     page[30] ^= 1  # one bit of one byte, recompressed cleanly
-    tamper(db, "UPDATE blobs SET data = ? WHERE sha256 = ?", [zlib.compress(bytes(page)), sha],
+    encoding, packed = blobs.encode(bytes(page))
+    tamper(db, "UPDATE blobs SET data = ?, encoding = ? WHERE sha256 = ?", [packed, encoding, sha],
            "blobs")
     result = cli("verify", "--db", str(db))
     assert result.exit_code == 1

@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from crawler.cli import main
 from crawler.errors import DatabaseError
+from crawler.evidence import GENESIS, canonical, entry_hash, sha256_hex, verdict_content
 from crawler.items import Listing
 from crawler.store.migrations import migrations
 from crawler.store.writer import Store
@@ -43,7 +44,8 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
     applied = [r["name"] for r in store.db["_sqlite_migrations"].rows]
     assert applied == ["m001_core", "m002_review_and_evidence", "m003_incremental",
                        "m004_verdicts_in_the_chain", "m005_exchange_rates", "m006_signals",
-                       "m007_verdict_rules", "m008_queue_for_narrow_windows", "m009_undo"]
+                       "m007_verdict_rules", "m008_queue_for_narrow_windows", "m009_undo",
+                       "m010_retention"]
     columns = [c.name for c in store.db["review_queue"].columns]
     # Read left to right in a narrow window: what decides first, URLs last.
     assert columns == ["score", "title", "price", "currency", "price_vs_msrp", "seller",
@@ -112,13 +114,28 @@ def test_the_undo_migration_keeps_verdicts_their_chain_and_their_rules(tmp_path:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")
     migrations.apply(Database(conn), stop_before="m009_undo")  # a database of last week
-    old = Store(Database(conn), str(path))
-    run = old.start_run("monitor.toml", ["bazaar"])
-    old.write_batch([listing("http://bazaar.test/1", 90, "Nordvik replica"),
-                     listing("http://bazaar.test/2", 80, "Nordvik AAA")], run)
-    old.add_verdicts([1], "counterfeit", note="stolen photo", decided_by="bo")
-    old.add_verdicts([1], "genuine", note=None, decided_by="ana", replace=True)
-    old.close()
+    # written as that week's cfmon wrote it: a flagged listing, two verdicts, chained
+    url, when = "http://bazaar.test/1", "2026-11-18T10:00:00+00:00"
+    conn.execute("INSERT INTO listings (id, site, url, title, first_seen, last_seen) "
+                 "VALUES (1, 'bazaar', ?, 'Nordvik replica', ?, ?)", [url, when, when])
+    conn.execute("INSERT INTO matches (listing_id, score, flagged, reasons, signals, "
+                 "matched_at, first_flagged_at) VALUES (1, 90, 1, 'x', '[]', ?, ?)", [when, when])
+    prev = GENESIS
+    for row in ({"id": 1, "verdict": "counterfeit", "note": "stolen photo", "decided_by": "bo",
+                 "replaces_id": None},
+                {"id": 2, "verdict": "genuine", "note": None, "decided_by": "ana",
+                 "replaces_id": 1}):
+        row = {**row, "listing_id": 1, "decided_at": when}
+        conn.execute("INSERT INTO verdicts (id, listing_id, verdict, note, decided_by, "
+                     "decided_at, replaces_id) VALUES (:id, :listing_id, :verdict, :note, "
+                     ":decided_by, :decided_at, :replaces_id)", row)
+        content = canonical(verdict_content({**row, "listing_url": url}))
+        digest = sha256_hex(content.encode("utf-8"))
+        conn.execute("INSERT INTO custody_log (verdict_id, kind, content, content_sha256, "
+                     "prev_hash, entry_hash, recorded_at) VALUES (?, 'verdict', ?, ?, ?, ?, ?)",
+                     [row["id"], content, digest, prev, entry_hash(prev, digest), when])
+        prev = entry_hash(prev, digest)
+    conn.close()
 
     store = Store.open(path)
     assert [(r["verdict"], r["decided_by"], r["replaces_id"]) for r in store.db["verdicts"].rows] \

@@ -9,7 +9,8 @@ import sqlite3
 from pathlib import Path
 
 from crawler.errors import BundleExistsError, UnknownListingError
-from crawler.evidence import decompress, sha256_hex
+from crawler.evidence import sha256_hex
+from crawler.store import blobs
 
 README = """Evidence for listing {listing_id}: {url}
 
@@ -90,12 +91,13 @@ def write_bundle(conn: sqlite3.Connection, listing_id: int, out: Path, exported_
     (out / "captures").mkdir(parents=True, exist_ok=True)
     captures, files = [], []
     rows = conn.execute(
-        "SELECT c.*, b.data, l.id AS log_id, l.content, l.content_sha256, l.prev_hash, "
-        "l.entry_hash, l.recorded_at FROM captures c JOIN blobs b ON b.sha256 = c.sha256 "
-        "LEFT JOIN custody_log l ON l.capture_id = c.id WHERE c.listing_id = ? ORDER BY c.id",
+        "SELECT c.*, l.id AS log_id, l.content, l.content_sha256, l.prev_hash, "
+        "l.entry_hash, l.recorded_at FROM captures c "
+        "LEFT JOIN custody_log l ON l.capture_id = c.id WHERE c.listing_id = ? "
+        "AND c.sha256 IN (SELECT sha256 FROM blobs) ORDER BY c.id",  # pruned bytes: none
         [listing_id]).fetchall()
     for n, row in enumerate(rows, 1):
-        data = decompress(row["data"])
+        data = blobs.read(conn, row["sha256"])
         name = f"captures/{n:03d}-{row['kind']}{safe_extension(data)}"
         (out / name).write_bytes(data)
         files.append(name)

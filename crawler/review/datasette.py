@@ -99,22 +99,35 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "exit_code": "0 ok, 1 a site failed (see site_stats)",
         "stats": "JSON: Scrapy's stats for the run",
     }),
-    "blobs": ("Captured bytes (pages, images), zlib-compressed, stored once by SHA-256; "
-              "append-only.", {
+    "blobs": ("Captured bytes (pages, images), compressed, stored once by SHA-256; a page "
+              "as a delta against its listing's first capture; only `cfmon prune` removes "
+              "bytes.", {
         "sha256": "SHA-256 of the original bytes", "size": "Original size in bytes",
-        "encoding": "How data is compressed (zlib)", "media_type": "Content-Type as served",
-        "data": "The compressed bytes", "stored_at": "UTC time first stored"}),
+        "encoding": "zstd, zstd-delta (against base_sha256), identity, or zlib (older)",
+        "media_type": "Content-Type as served",
+        "data": "The stored bytes", "stored_at": "UTC time first stored",
+        "base_sha256": "The blob a zstd-delta was compressed against (the listing's first page)"}),
+    "prunes": ("Each `cfmon prune`: whose bytes went, under which retention; each is in the "
+               "custody chain.", {
+        "pruned_at": "UTC time of the prune", "pruned_by": "Who ran it",
+        "keep_days": "Retention: captures younger than this were kept",
+        "cutoff": "Captures older than this could go", "blobs": "Blobs whose bytes went",
+        "bytes": "Their original size", "list_sha256": "SHA-256 of their sorted hashes"}),
+    "pruned_blobs": ("Blobs whose bytes retention dropped: `cfmon verify` reports their "
+                     "captures as pruned, not missing.", {
+        "sha256": "The blob", "prune_id": "The prune (prunes.id)", "size": "Original size"}),
     "captures": ("Every response a listing was read from: URL, status, headers, UTC time, "
                  "SHA-256; append-only.", {
         "kind": "page or image", "url": "URL requested", "final_url": "URL after redirects",
         "status": "HTTP status", "headers": "JSON: response headers",
         "captured_at": "UTC time of the response", "sha256": "SHA-256 of the body (blobs.sha256)"}),
-    "custody_log": ("Hash chain over the captures and verdicts: entry_hash = "
+    "custody_log": ("Hash chain over the captures, verdicts and prunes: entry_hash = "
                     "sha256(prev_hash || content_sha256). `cfmon verify` checks it; "
                     "append-only.", {
         "capture_id": "The capture this entry records (captures.id)",
         "verdict_id": "The verdict this entry records (verdicts.id)",
-        "kind": "capture or verdict",
+        "prune_id": "The prune this entry records (prunes.id)",
+        "kind": "capture, verdict or prune",
         "content": "Canonical JSON of the capture or verdict record",
         "content_sha256": "SHA-256 of content", "prev_hash": "entry_hash of the entry before",
         "entry_hash": "sha256(prev_hash || content_sha256)",

@@ -12,7 +12,6 @@ chain, under the database's verdict rules, so the page can do nothing that
 from __future__ import annotations
 
 import asyncio
-import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -28,6 +27,7 @@ from crawler.errors import (
     UnknownListingError,
     VerdictConflictError,
 )
+from crawler.store import blobs
 from crawler.store.writer import DECISIONS, Store
 
 PATH = "/-/review"
@@ -253,13 +253,12 @@ async def photo(datasette: Any, request: Any) -> Response:
 
 async def capture(datasette: Any, request: Any) -> Response:
     """A captured page, as the crawl received it, inside a sandbox."""
-    row = (await _database(datasette).execute(
-        "SELECT b.data, b.encoding, c.url, c.captured_at FROM captures c "
-        "JOIN blobs b ON b.sha256 = c.sha256 WHERE c.id = ? AND c.kind = 'page'",
-        [int(request.url_vars["id"])])).first()
-    if row is None:
+    db = _database(datasette)
+    row = (await db.execute("SELECT sha256 FROM captures WHERE id = ? AND kind = 'page'",
+                            [int(request.url_vars["id"])])).first()
+    data = await db.execute_fn(lambda conn: blobs.read(conn, row[0])) if row else None
+    if data is None:
         return Response.text("no such captured page (or its bytes were pruned)", status=404)
-    data = zlib.decompress(row[0]) if row[1] == "zlib" else bytes(row[0])
     return Response(data, content_type="text/html; charset=utf-8",
                     headers={"Content-Security-Policy": CAPTURE_CSP,
                              "X-Content-Type-Options": "nosniff",

@@ -1,5 +1,2 @@
-"""The SQLite database: schema by migrations, one writer, read queries."""
-
-from crawler.store.writer import Store
-
-__all__ = ["Store"]
+"""The SQLite database: schema by migrations (migrations.py), one writer (writer.py),
+read queries (queries.py), how captured bytes are kept (blobs.py)."""

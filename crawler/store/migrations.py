@@ -531,3 +531,47 @@ def m009_undo(db: Database) -> None:
     finally:
         conn.execute("PRAGMA legacy_alter_table=OFF")
         conn.execute(f"PRAGMA foreign_keys={'ON' if fks else 'OFF'}")
+
+
+@migrations()
+def m010_retention(db: Database) -> None:
+    """Evidence that a year fits in: pages stored as Zstandard deltas against the
+    listing's first capture (``base_sha256``), and retention: `cfmon prune` drops the
+    bytes of captures that prove nothing new, recording each in ``pruned_blobs`` under
+    a ``prunes`` row that enters the custody chain, so `cfmon verify` tells a capture
+    pruned by retention from one whose bytes were deleted by hand."""
+    statements = [
+        "ALTER TABLE blobs ADD COLUMN base_sha256 TEXT",  # the dictionary of a zstd-delta
+        "CREATE INDEX blobs_base ON blobs(base_sha256)",
+        """
+        CREATE TABLE prunes (
+            id INTEGER PRIMARY KEY,
+            pruned_at TEXT NOT NULL,
+            pruned_by TEXT NOT NULL,
+            keep_days INTEGER NOT NULL,
+            cutoff TEXT NOT NULL,                     -- captures older than this could go
+            blobs INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,                   -- original size of what was dropped
+            list_sha256 TEXT NOT NULL                 -- sha256 of the sorted hashes, one a line
+        )
+        """,
+        """
+        CREATE TABLE pruned_blobs (
+            sha256 TEXT PRIMARY KEY,
+            prune_id INTEGER NOT NULL REFERENCES prunes(id),
+            size INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX pruned_blobs_prune ON pruned_blobs(prune_id)",
+        "ALTER TABLE custody_log ADD COLUMN prune_id INTEGER REFERENCES prunes(id)",
+        "CREATE INDEX custody_log_prune ON custody_log(prune_id)",
+        "DROP TRIGGER blobs_no_delete",
+        """
+        CREATE TRIGGER blobs_no_delete BEFORE DELETE ON blobs
+        WHEN NOT EXISTS (SELECT 1 FROM pruned_blobs p WHERE p.sha256 = OLD.sha256)
+        BEGIN SELECT RAISE(ABORT, 'blobs is append-only: only cfmon prune removes bytes'); END
+        """,
+        *_append_only(("prunes", "pruned_blobs")),
+    ]
+    for sql in statements:
+        db.execute(sql)

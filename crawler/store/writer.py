@@ -35,12 +35,12 @@ from crawler.evidence import (
     canonical,
     capture_content,
     chain_head,
-    compress,
     entry_hash,
     sha256_hex,
     verdict_content,
 )
 from crawler.review.safe import shown
+from crawler.store import blobs
 from crawler.store.migrations import migrations
 
 if TYPE_CHECKING:
@@ -329,12 +329,15 @@ class Store:
                 stored = self.db.execute("SELECT 1 FROM blobs WHERE sha256 = ?",
                                          [capture.sha256]).fetchone() is not None
                 if not stored and capture.body:
+                    base_sha256, base = (self._delta_base(listing_id)
+                                         if capture.kind == "page" else (None, None))
+                    encoding, packed = blobs.encode(capture.body, base)
                     self.db.execute(
                         "INSERT INTO blobs (sha256, size, encoding, media_type, data, "
-                        "stored_at) VALUES (?, ?, 'zlib', ?, ?, ?)",
-                        [capture.sha256, len(capture.body),
+                        "stored_at, base_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [capture.sha256, len(capture.body), encoding,
                          (capture.headers.get("Content-Type") or [None])[0],
-                         compress(capture.body), utcnow()])
+                         packed, utcnow(), base_sha256 if base else None])
                 elif not stored:
                     continue  # bytes never reached the store (their first listing was dropped)
                 self._pending_blobs.add(capture.sha256)
@@ -350,14 +353,27 @@ class Store:
             self._log(chain, "capture", canonical(capture_content(capture_id, listing.url, row)),
                       capture_id=capture_id)
 
+    def _delta_base(self, listing_id: int) -> tuple[str | None, bytes | None]:
+        """The listing's first stored page that is not itself a delta: the dictionary a
+        new capture of the same page is compressed against (see store/blobs.py)."""
+        row = self.db.execute(
+            "SELECT b.sha256 FROM captures c JOIN blobs b ON b.sha256 = c.sha256 "
+            "WHERE c.listing_id = ? AND c.kind = 'page' AND b.encoding != 'zstd-delta' "
+            "ORDER BY c.id LIMIT 1", [listing_id]).fetchone()
+        if row is None:
+            return None, None
+        return row[0], blobs.read(self.db.conn, row[0])
+
     def _log(self, chain: list[str], kind: str, content: str, *, capture_id: int | None = None,
-             verdict_id: int | None = None) -> None:
+             verdict_id: int | None = None, prune_id: int | None = None) -> None:
         content_sha256 = sha256_hex(content.encode("utf-8"))
         entry = entry_hash(chain[0], content_sha256)
         self.db.execute(
-            "INSERT INTO custody_log (capture_id, verdict_id, kind, content, content_sha256, "
-            "prev_hash, entry_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [capture_id, verdict_id, kind, content, content_sha256, chain[0], entry, utcnow()])
+            "INSERT INTO custody_log (capture_id, verdict_id, prune_id, kind, content, "
+            "content_sha256, prev_hash, entry_hash, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [capture_id, verdict_id, prune_id, kind, content, content_sha256, chain[0], entry,
+             utcnow()])
         chain[0] = entry
 
     def _chain(self) -> list[str]:
