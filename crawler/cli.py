@@ -465,9 +465,67 @@ def verify(db_path: str, heads: tuple[str, ...], tsa_ca: str | None) -> None:
         raise VerifyError(f"{db_path}: first mismatch: {problems[0]}{rest}")
     click.echo(f"{db_path}: ok: {counts[0]} blobs, {counts[1]} captures, "
                f"{counts[2]} custody log entries verified"
+               + (f", {counts[3]} captures pruned by retention (recorded in the chain)"
+                  if counts[3] else "")
                + (f", against {len(anchors)} earlier head(s)" if anchors else "")
                + (f", {stamped} time-stamp token(s)" if tsa_ca else ""))
     click.echo(str(head) if head else "head 0 " + "0" * 64)
+
+
+@main.command()
+@existing_db
+@click.option("--keep-days", type=click.IntRange(min=1),
+              help="Keep the bytes of every capture younger than this (default: the "
+                   "config's [evidence] keep_days, else 30).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Read keep_days from this monitor config.")
+@click.option("--by", "pruned_by", help="Who prunes (recorded; default: your user name).")
+@click.option("--no-vacuum", is_flag=True, help="Leave the file its size (VACUUM needs as "
+                                                "much free disk as the database).")
+def prune(db_path: str, keep_days: int | None, config_path: str | None, pruned_by: str | None,
+          no_vacuum: bool) -> None:
+    """Apply evidence retention: drop the bytes of captures that prove nothing new.
+
+    Kept whatever their age: every capture of a listing ever flagged or given a
+    verdict, each listing's first sighting, the page of every change of title,
+    price, currency or seller, and every new photo. Other captures older than
+    --keep-days lose their bytes; their URL, headers, time and SHA-256 stay in the
+    custody chain, and the prune itself enters the chain, so `cfmon verify` reports
+    them as pruned (a capture whose bytes were deleted by hand stays "missing").
+
+    Example:
+
+        cfmon prune --db cfmon.db --keep-days 30
+    """
+    import getpass
+    import os
+
+    from crawler.config import EvidenceOptions
+    from crawler.store.writer import Store
+
+    if keep_days is None:
+        keep_days = load_config(config_path).evidence.keep_days if config_path \
+            else EvidenceOptions.keep_days
+    before = os.path.getsize(db_path)
+    store = Store.open(_existing(db_path))
+    try:
+        result = store.prune(keep_days, pruned_by or getpass.getuser())
+        head = _anchor(store, f"prune {result.prune_id}", None) if result.prune_id else None
+        if result.prune_id and not no_vacuum:
+            store.vacuum()
+    finally:
+        store.close()
+    after = os.path.getsize(db_path)
+    if result.prune_id is None:
+        click.echo(f"nothing to prune: every capture older than {keep_days} days "
+                   f"(before {result.cutoff[:10]}) is kept (flagged, first sighting, change)")
+        return
+    click.echo(f"pruned the bytes of {result.blobs} captured files "
+               f"({result.bytes / 1e6:.1f} MB as captured) older than {keep_days} days "
+               f"(before {result.cutoff[:10]}): prune {result.prune_id}, in the custody chain; "
+               f"{db_path}: {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB")
+    if head is not None:
+        click.echo(str(head))
 
 
 @main.command()

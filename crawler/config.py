@@ -118,6 +118,9 @@ class EvidenceOptions:
     timestamp_url: str | None = None
     # Its CA certificate (PEM), to check tokens (`cfmon verify`).
     timestamp_ca: Path | None = None
+    # Retention (`cfmon prune`): bytes of captures that prove nothing new (not flagged,
+    # not a first sighting, not a change) are dropped after this many days.
+    keep_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -509,7 +512,7 @@ class _Checker:
                       email=email)
 
     def evidence(self, data: dict) -> EvidenceOptions:
-        self.unknown_keys(data, ("timestamp_url", "timestamp_ca"), "evidence")
+        self.unknown_keys(data, ("timestamp_url", "timestamp_ca", "keep_days"), "evidence")
         url = self.string(data, "timestamp_url", "evidence.timestamp_url")
         if url:
             url = self.url(url, "evidence.timestamp_url")
@@ -517,7 +520,10 @@ class _Checker:
         ca_path = (self.base / ca).resolve() if ca else None
         if ca_path is not None and not ca_path.is_file():
             self.problem("evidence.timestamp_ca", f"no such file {ca!r} (looked for {ca_path})")
-        return EvidenceOptions(timestamp_url=url, timestamp_ca=ca_path)
+        keep_days = self.number(data, "keep_days", "evidence.keep_days", integer=True, low=1,
+                                high=36500)
+        return EvidenceOptions(timestamp_url=url, timestamp_ca=ca_path,
+                               keep_days=keep_days or EvidenceOptions.keep_days)
 
     def sites(self, value: Any) -> tuple[Site, ...]:
         if value is None:

@@ -114,7 +114,7 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
             "SELECT b.sha256, b.size, b.encoding, b.data, b.base_sha256, "
             "base.encoding AS base_encoding, base.data AS base_data "
             "FROM blobs b LEFT JOIN blobs base ON base.sha256 = b.base_sha256 "
-            "ORDER BY b.rowid"):
+            "WHERE b.encoding != 'pruned' ORDER BY b.rowid"):
         try:
             base = None
             if row["base_data"] is not None and row["base_encoding"] != "zstd-delta":
@@ -129,7 +129,8 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
     # records -> log
     for row in conn.execute(
             "SELECT c.*, l.url AS listing_url, g.content AS logged, "
-            "(SELECT 1 FROM blobs b WHERE b.sha256 = c.sha256) AS has_bytes, "
+            "(SELECT 1 FROM blobs b WHERE b.sha256 = c.sha256 AND b.encoding != 'pruned') "
+            "AS has_bytes, "
             "(SELECT p.prune_id FROM pruned_blobs p WHERE p.sha256 = c.sha256) AS pruned "
             "FROM captures c LEFT JOIN listings l ON l.id = c.listing_id "
             "LEFT JOIN custody_log g ON g.capture_id = c.id ORDER BY c.id"):
@@ -210,6 +211,9 @@ def _verify_prunes(conn: sqlite3.Connection) -> Iterator[Problem]:
                             "(SELECT id FROM prunes)"):
         yield Problem(f"pruned_blobs {row['sha256']}", f"names prune {row['prune_id']}, "
                       "which is missing")
+    for row in conn.execute("SELECT sha256 FROM blobs WHERE encoding = 'pruned' AND sha256 "
+                            "NOT IN (SELECT sha256 FROM pruned_blobs)"):
+        yield Problem(f"blobs {row['sha256']}", "marked pruned by no prune")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tests.conftest import CFMON, CFMON_ENV, DEMO, free_port, run_cfmon
 from tests.mockserver import MockServer
 
 COMMANDS = ["check-config", "crawl", "extract", "demo", "evaluate", "verdict", "verify",
-            "evidence", "export", "report", "browse", "rates"]
+            "evidence", "export", "report", "browse", "rates", "prune"]
 
 
 def test_every_command_is_tested_here() -> None:
@@ -122,6 +122,10 @@ def test_verdict_verify_evidence_export_report(demo: Path) -> None:
     report = run_cfmon("report", "--db", "demo.db", "--out", "report.html", cwd=demo)
     assert report.returncode == 0, report.stderr
     assert "Counterfeit monitoring report" in (demo / "report.html").read_text(encoding="utf-8")
+
+    # crawled minutes ago: everything is inside the retention window
+    prune = run_cfmon("prune", "--db", "demo.db", "--keep-days", "1", cwd=demo)
+    assert prune.returncode == 0 and "nothing to prune" in prune.stdout, prune.stderr
 
 
 def test_browse_serves_the_review_queue(demo: Path) -> None:

@@ -94,7 +94,8 @@ def write_bundle(conn: sqlite3.Connection, listing_id: int, out: Path, exported_
         "SELECT c.*, l.id AS log_id, l.content, l.content_sha256, l.prev_hash, "
         "l.entry_hash, l.recorded_at FROM captures c "
         "LEFT JOIN custody_log l ON l.capture_id = c.id WHERE c.listing_id = ? "
-        "AND c.sha256 IN (SELECT sha256 FROM blobs) ORDER BY c.id",  # pruned bytes: none
+        "AND c.sha256 IN (SELECT sha256 FROM blobs WHERE encoding != 'pruned') "
+        "ORDER BY c.id",  # retention keeps every capture of a flagged listing
         [listing_id]).fetchall()
     for n, row in enumerate(rows, 1):
         data = blobs.read(conn, row["sha256"])

@@ -12,7 +12,8 @@ Encodings (``blobs.encoding``):
 - ``zlib``: databases written before this module;
 - ``zstd``: Zstandard alone;
 - ``zstd-delta``: Zstandard with the bytes of ``blobs.base_sha256`` as dictionary;
-- ``identity``: stored as is (a JPEG does not compress).
+- ``identity``: stored as is (a JPEG does not compress);
+- ``pruned``: the bytes were dropped by retention (`cfmon prune`); data is empty.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def read(conn: sqlite3.Connection, sha256: str, _depth: int = 0) -> bytes | None
     """The original bytes of a blob, or None when it is not stored (pruned, missing)."""
     row = conn.execute("SELECT encoding, data, base_sha256 FROM blobs WHERE sha256 = ?",
                        [sha256]).fetchone()
-    if row is None:
+    if row is None or row[0] == "pruned":
         return None
     encoding, data, base_sha256 = row[0], row[1], row[2]
     base = None

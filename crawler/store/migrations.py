@@ -537,9 +537,11 @@ def m009_undo(db: Database) -> None:
 def m010_retention(db: Database) -> None:
     """Evidence that a year fits in: pages stored as Zstandard deltas against the
     listing's first capture (``base_sha256``), and retention: `cfmon prune` drops the
-    bytes of captures that prove nothing new, recording each in ``pruned_blobs`` under
-    a ``prunes`` row that enters the custody chain, so `cfmon verify` tells a capture
-    pruned by retention from one whose bytes were deleted by hand."""
+    bytes of captures that prove nothing new (the blob row stays, its encoding becomes
+    ``pruned`` and its data empty, so captures keep their foreign key), recording each
+    in ``pruned_blobs`` under a ``prunes`` row that enters the custody chain: `cfmon
+    verify` tells a capture pruned by retention from one whose bytes were deleted by
+    hand."""
     statements = [
         "ALTER TABLE blobs ADD COLUMN base_sha256 TEXT",  # the dictionary of a zstd-delta
         "CREATE INDEX blobs_base ON blobs(base_sha256)",
@@ -565,10 +567,12 @@ def m010_retention(db: Database) -> None:
         "CREATE INDEX pruned_blobs_prune ON pruned_blobs(prune_id)",
         "ALTER TABLE custody_log ADD COLUMN prune_id INTEGER REFERENCES prunes(id)",
         "CREATE INDEX custody_log_prune ON custody_log(prune_id)",
-        "DROP TRIGGER blobs_no_delete",
+        "DROP TRIGGER blobs_no_update",
         """
-        CREATE TRIGGER blobs_no_delete BEFORE DELETE ON blobs
-        WHEN NOT EXISTS (SELECT 1 FROM pruned_blobs p WHERE p.sha256 = OLD.sha256)
+        CREATE TRIGGER blobs_no_update BEFORE UPDATE ON blobs
+        WHEN NOT (NEW.encoding = 'pruned' AND NEW.data = X'' AND NEW.sha256 = OLD.sha256
+                  AND NEW.size = OLD.size
+                  AND EXISTS (SELECT 1 FROM pruned_blobs p WHERE p.sha256 = OLD.sha256))
         BEGIN SELECT RAISE(ABORT, 'blobs is append-only: only cfmon prune removes bytes'); END
         """,
         *_append_only(("prunes", "pruned_blobs")),

@@ -123,11 +123,13 @@ def queue_head(db_path: str, limit: int) -> list[sqlite3.Row]:
                          "FROM review_queue LIMIT ?", [limit])
 
 
-def evidence_counts(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """Blobs, captures and custody-log entries."""
-    return tuple(conn.execute("SELECT (SELECT count(*) FROM blobs), "
-                              "(SELECT count(*) FROM captures), "
-                              "(SELECT count(*) FROM custody_log)").fetchone())
+def evidence_counts(conn: sqlite3.Connection) -> tuple[int, int, int, int]:
+    """Blobs, captures, custody-log entries, and captures whose bytes retention pruned."""
+    return tuple(conn.execute(
+        "SELECT (SELECT count(*) FROM blobs WHERE encoding != 'pruned'), "
+        "(SELECT count(*) FROM captures), (SELECT count(*) FROM custody_log), "
+        "(SELECT count(*) FROM captures c WHERE c.sha256 IN "
+        " (SELECT sha256 FROM blobs WHERE encoding = 'pruned'))").fetchone())
 
 
 def timestamped_heads(conn: sqlite3.Connection) -> list[sqlite3.Row]:

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,8 @@ from crawler.evidence import (
     capture_content,
     chain_head,
     entry_hash,
+    prune_content,
+    pruned_list_sha256,
     sha256_hex,
     verdict_content,
 )
@@ -66,6 +68,14 @@ TRACKED_FIELDS = ("title", "price", "currency", "seller")
 # What a reviewer decides; UNDONE only ever replaces one of them (an undo).
 DECISIONS = ("counterfeit", "genuine", "dismissed")
 UNDONE = "undone"
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    prune_id: int | None  # None: nothing was old and unneeded enough
+    blobs: int
+    bytes: int  # original size of what was dropped
+    cutoff: str
 
 
 @dataclass(frozen=True)
@@ -358,7 +368,8 @@ class Store:
         new capture of the same page is compressed against (see store/blobs.py)."""
         row = self.db.execute(
             "SELECT b.sha256 FROM captures c JOIN blobs b ON b.sha256 = c.sha256 "
-            "WHERE c.listing_id = ? AND c.kind = 'page' AND b.encoding != 'zstd-delta' "
+            "WHERE c.listing_id = ? AND c.kind = 'page' "
+            "AND b.encoding NOT IN ('zstd-delta', 'pruned') "
             "ORDER BY c.id LIMIT 1", [listing_id]).fetchone()
         if row is None:
             return None, None
@@ -394,6 +405,76 @@ class Store:
                     "tsa_url, token) VALUES (?, ?, ?, ?, ?, ?)",
                     [head.entry, head.hash, utcnow(), reason, tsa_url, token])
         return head
+
+    # -- retention -------------------------------------------------------------
+
+    def prune(self, keep_days: int, pruned_by: str, now: datetime | None = None) -> PruneResult:
+        """Drop the bytes of captures that prove nothing new, older than ``keep_days``.
+
+        Kept whatever their age: every capture of a listing ever flagged or given a
+        verdict; a listing's first capture of each kind (its first sighting, and the
+        base its later pages are deltas against); a page captured in a run where the
+        listing's title, price, currency or seller changed; an image the first time its
+        bytes were seen for the listing (a new photo). The rest, older than the cutoff,
+        lose their bytes; their captures, headers and hashes stay in the chain, the
+        dropped blobs are listed in ``pruned_blobs`` under one ``prunes`` row, and that
+        row enters the custody chain. One transaction: all or nothing.
+        """
+        now = now or datetime.now(timezone.utc)
+        cutoff = (now - timedelta(days=keep_days)).isoformat(timespec="milliseconds")
+        pruned_at = now.isoformat(timespec="milliseconds")
+        with self._transaction():
+            self.db.execute("DROP TABLE IF EXISTS temp.keep")
+            self.db.execute("CREATE TEMP TABLE keep (sha256 TEXT PRIMARY KEY) WITHOUT ROWID")
+            self.db.execute(
+                """INSERT OR IGNORE INTO temp.keep (sha256)
+                   SELECT c.sha256 FROM captures c
+                   WHERE c.captured_at >= :cutoff
+                      OR c.listing_id IN (SELECT listing_id FROM matches
+                                          WHERE flagged = 1 OR first_flagged_at IS NOT NULL
+                                          UNION SELECT listing_id FROM verdicts)
+                      OR c.id IN (SELECT min(id) FROM captures GROUP BY listing_id, kind)
+                      OR (c.kind = 'page' AND EXISTS (
+                              SELECT 1 FROM listing_changes ch
+                              WHERE ch.listing_id = c.listing_id AND ch.run_id = c.run_id))
+                      OR (c.kind = 'image' AND c.id IN (
+                              SELECT min(id) FROM captures WHERE kind = 'image'
+                              GROUP BY listing_id, sha256))""", {"cutoff": cutoff})
+            # a delta's base goes only with it (bases are first sightings: kept anyway)
+            self.db.execute("""INSERT OR IGNORE INTO temp.keep (sha256)
+                               SELECT b.base_sha256 FROM blobs b
+                               WHERE b.base_sha256 IS NOT NULL
+                                 AND b.sha256 IN (SELECT sha256 FROM temp.keep)""")
+            doomed = self.db.execute(
+                """SELECT b.sha256, b.size FROM blobs b
+                   WHERE b.encoding != 'pruned'
+                     AND b.sha256 IN (SELECT sha256 FROM captures)
+                     AND b.sha256 NOT IN (SELECT sha256 FROM temp.keep)
+                   ORDER BY b.sha256""").fetchall()
+            self.db.execute("DROP TABLE temp.keep")
+            if not doomed:
+                return PruneResult(None, 0, 0, cutoff)
+            row = {"pruned_at": pruned_at, "pruned_by": pruned_by, "keep_days": keep_days,
+                   "cutoff": cutoff, "blobs": len(doomed), "bytes": sum(d[1] for d in doomed),
+                   "list_sha256": pruned_list_sha256(d[0] for d in doomed)}
+            prune_id = self.db.execute(
+                "INSERT INTO prunes (pruned_at, pruned_by, keep_days, cutoff, blobs, bytes, "
+                "list_sha256) VALUES (:pruned_at, :pruned_by, :keep_days, :cutoff, :blobs, "
+                ":bytes, :list_sha256) RETURNING id", row).fetchone()[0]
+            self.db.conn.executemany(
+                "INSERT INTO pruned_blobs (sha256, prune_id, size) VALUES (?, ?, ?)",
+                [(sha, prune_id, size) for sha, size in doomed])
+            self._log(self._chain(), "prune", canonical(prune_content({**row, "id": prune_id})),
+                      prune_id=prune_id)
+            # the row stays (captures reference it), the bytes go
+            self.db.execute("UPDATE blobs SET encoding = 'pruned', data = X'' WHERE sha256 IN "
+                            "(SELECT sha256 FROM pruned_blobs WHERE prune_id = ?)", [prune_id])
+            self._blobs.clear()
+        return PruneResult(prune_id, len(doomed), row["bytes"], cutoff)
+
+    def vacuum(self) -> None:
+        """Give the freed pages back to the file system (outside any transaction)."""
+        self.db.execute("VACUUM")
 
     # -- verdicts --------------------------------------------------------------
 
