@@ -110,16 +110,11 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
     (a record deleted while its entry stayed is named too); then the chain, entry by
     entry. Streams: memory does not grow with the database."""
     conn.row_factory = sqlite3.Row
-    for row in conn.execute(
-            "SELECT b.sha256, b.size, b.encoding, b.data, b.base_sha256, "
-            "base.encoding AS base_encoding, base.data AS base_data "
-            "FROM blobs b LEFT JOIN blobs base ON base.sha256 = b.base_sha256 "
-            "WHERE b.encoding != 'pruned' ORDER BY b.rowid"):
+    for row in conn.execute("SELECT sha256, size, encoding, data, base_sha256 FROM blobs "
+                            "WHERE encoding != 'pruned' ORDER BY rowid"):
         try:
-            base = None
-            if row["base_data"] is not None and row["base_encoding"] != "zstd-delta":
-                base = blobs.decode(row["base_encoding"], row["base_data"])
-            data = blobs.decode(row["encoding"], row["data"], base)
+            # a delta's base is read with a second cursor of the same connection
+            data = blobs.unpack(conn, row["encoding"], row["data"], row["base_sha256"])
         except blobs.BlobError as exc:
             yield Problem(f"blobs {row['sha256']}", str(exc))
             continue

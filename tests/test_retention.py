@@ -75,14 +75,23 @@ def verify(db: Path):  # noqa: ANN201
     return CliRunner().invoke(main, ["verify", "--db", str(db)])
 
 
+def stored(db: Path, listing: int) -> list[tuple]:
+    return rows(db, "SELECT b.encoding, length(b.data), b.size, b.sha256, b.base_sha256 "
+                    "FROM captures c JOIN blobs b ON b.sha256 = c.sha256 "
+                    "WHERE c.listing_id = ? ORDER BY c.id LIMIT 2", (listing,))
+
+
 def test_a_page_seen_again_is_stored_as_a_small_delta_and_reads_back_whole(year: Path) -> None:
-    first, later = rows(year, "SELECT b.encoding, length(b.data), b.size, b.sha256 FROM captures c "
-                              "JOIN blobs b ON b.sha256 = c.sha256 WHERE c.listing_id = 3 "
-                              "ORDER BY c.id LIMIT 2")
-    assert first[0] == "zstd" and later[0] == "zstd-delta"
-    assert later[1] < first[1] / 5  # only what changed since the first sighting
+    site_first, _ = stored(year, 1)  # the site's first page: stored whole
+    first, later = stored(year, 3)
+    assert site_first[0] == "zstd"
+    # a new listing shares the site's template; its next pages share its first page
+    assert first[0] == "zstd-delta" and first[4] == site_first[3]
+    assert later[0] == "zstd-delta" and later[4] == first[3]
+    assert first[1] < site_first[1] / 5 and later[1] < site_first[1] / 5
     conn = sqlite3.connect(year)
     assert blobs.read(conn, later[3]) == page(3, 1, "80.00")
+    assert blobs.read(conn, first[3]) == page(3, 0, "80.00")
     conn.close()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -116,6 +117,8 @@ class Store:
         # Blobs this Store wrote or found: a page shown for 10,000 cards is compressed
         # and written once, not once per card.
         self._blobs: set[str] = set()
+        # Bytes of recent delta bases (a site's first page serves all its new listings).
+        self._bases: OrderedDict[str, bytes | None] = OrderedDict()
 
     @classmethod
     def open(cls, path: str | Path, lock_wait: float = LOCK_WAIT) -> Store:
@@ -339,7 +342,7 @@ class Store:
                 stored = self.db.execute("SELECT 1 FROM blobs WHERE sha256 = ?",
                                          [capture.sha256]).fetchone() is not None
                 if not stored and capture.body:
-                    base_sha256, base = (self._delta_base(listing_id)
+                    base_sha256, base = (self._delta_base(listing_id, listing.site)
                                          if capture.kind == "page" else (None, None))
                     encoding, packed = blobs.encode(capture.body, base)
                     self.db.execute(
@@ -363,17 +366,27 @@ class Store:
             self._log(chain, "capture", canonical(capture_content(capture_id, listing.url, row)),
                       capture_id=capture_id)
 
-    def _delta_base(self, listing_id: int) -> tuple[str | None, bytes | None]:
-        """The listing's first stored page that is not itself a delta: the dictionary a
-        new capture of the same page is compressed against (see store/blobs.py)."""
+    def _delta_base(self, listing_id: int, site: str) -> tuple[str | None, bytes | None]:
+        """The dictionary a new page is compressed against (see store/blobs.py): the
+        listing's first stored page, else (a first sighting) the first page stored
+        whole for its site, whose template it shares."""
         row = self.db.execute(
-            "SELECT b.sha256 FROM captures c JOIN blobs b ON b.sha256 = c.sha256 "
-            "WHERE c.listing_id = ? AND c.kind = 'page' "
-            "AND b.encoding NOT IN ('zstd-delta', 'pruned') "
+            "SELECT c.sha256 FROM captures c JOIN blobs b ON b.sha256 = c.sha256 "
+            "WHERE c.listing_id = ? AND c.kind = 'page' AND b.encoding != 'pruned' "
             "ORDER BY c.id LIMIT 1", [listing_id]).fetchone()
         if row is None:
+            row = self.db.execute(
+                "SELECT c.sha256 FROM listings l JOIN captures c ON c.listing_id = l.id "
+                "JOIN blobs b ON b.sha256 = c.sha256 WHERE l.site = ? AND c.kind = 'page' "
+                "AND b.encoding = 'zstd' ORDER BY c.id LIMIT 1", [site]).fetchone()
+        if row is None:
             return None, None
-        return row[0], blobs.read(self.db.conn, row[0])
+        if row[0] not in self._bases:
+            self._bases[row[0]] = blobs.read(self.db.conn, row[0])
+            if len(self._bases) > 8:  # the site's first pages, mostly: a few suffice
+                self._bases.popitem(last=False)
+        self._bases.move_to_end(row[0])
+        return row[0], self._bases[row[0]]
 
     def _log(self, chain: list[str], kind: str, content: str, *, capture_id: int | None = None,
              verdict_id: int | None = None, prune_id: int | None = None) -> None:
@@ -440,11 +453,12 @@ class Store:
                       OR (c.kind = 'image' AND c.id IN (
                               SELECT min(id) FROM captures WHERE kind = 'image'
                               GROUP BY listing_id, sha256))""", {"cutoff": cutoff})
-            # a delta's base goes only with it (bases are first sightings: kept anyway)
-            self.db.execute("""INSERT OR IGNORE INTO temp.keep (sha256)
-                               SELECT b.base_sha256 FROM blobs b
-                               WHERE b.base_sha256 IS NOT NULL
-                                 AND b.sha256 IN (SELECT sha256 FROM temp.keep)""")
+            # a delta's bases go only with it (they are first sightings: kept anyway)
+            for _ in range(blobs.MAX_DEPTH):
+                self.db.execute("""INSERT OR IGNORE INTO temp.keep (sha256)
+                                   SELECT b.base_sha256 FROM blobs b
+                                   WHERE b.base_sha256 IS NOT NULL
+                                     AND b.sha256 IN (SELECT sha256 FROM temp.keep)""")
             doomed = self.db.execute(
                 """SELECT b.sha256, b.size FROM blobs b
                    WHERE b.encoding != 'pruned'
