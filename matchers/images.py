@@ -227,9 +227,16 @@ class ReferenceIndex:
 
     def __init__(self, references: Sequence[Reference]):
         self.references = list(references)
-        self._phash = np.array([r.hashes.phash for r in references], dtype=np.uint64)
-        self._dhash = np.array([r.hashes.dhash for r in references], dtype=np.uint64)
-        self._kind = np.array([r.kind for r in references], dtype=object)
+        # Per kind ("full", "center"), the references' positions and their hashes: a
+        # query is compared with its own kind only, without masking the others.
+        self._by_kind: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for kind in {r.kind for r in self.references}:
+            positions = np.array([i for i, r in enumerate(self.references) if r.kind == kind],
+                                 dtype=np.int64)
+            self._by_kind[kind] = (
+                positions,
+                np.array([self.references[i].hashes.phash for i in positions], dtype=np.uint64),
+                np.array([self.references[i].hashes.dhash for i in positions], dtype=np.uint64))
 
     def __len__(self) -> int:
         return len(self.references)
@@ -265,15 +272,15 @@ class ReferenceIndex:
             return None
         best: ImageMatch | None = None
         for name, hashes in variants.items():
-            kind = _QUERY_KIND.get(name, "full")
-            mask = self._kind == kind
-            if not mask.any():
+            arrays = self._by_kind.get(_QUERY_KIND.get(name, "full"))
+            if arrays is None:
                 continue
-            p = np.bitwise_count(self._phash ^ np.uint64(hashes.phash)).astype(np.int64)
-            d = np.bitwise_count(self._dhash ^ np.uint64(hashes.dhash)).astype(np.int64)
-            total = np.where(mask, p + d, 1 << 20)
-            i = int(np.argmin(total))
-            match = ImageMatch(self.references[i], int(p[i]), int(d[i]), name)
+            positions, phashes, dhashes = arrays
+            # popcounts are uint8 and their sum fits (at most 128): no wider arrays
+            p = np.bitwise_count(phashes ^ np.uint64(hashes.phash))
+            d = np.bitwise_count(dhashes ^ np.uint64(hashes.dhash))
+            i = int(np.argmin(p + d))
+            match = ImageMatch(self.references[int(positions[i])], int(p[i]), int(d[i]), name)
             if best is None or match.score < best.score:
                 best = match
         return best

@@ -34,7 +34,7 @@ from matchers.images import ImageHashes, ImageMatch, ReferenceIndex
 from matchers.price import RateTable, price_ratio
 from matchers.text import (
     TITLE_LIMIT,
-    best_product,
+    ProductIndex,
     brand_style,
     exact_name,
     find_brand,
@@ -91,6 +91,10 @@ class Catalog:
     flagged_sellers: dict[str, str] = field(default_factory=dict)
     # Sellers authorized on one marketplace only: site name -> names.
     site_sellers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Built on first use (see product_index, product).
+    _index: ProductIndex | None = field(default=None, init=False, repr=False, compare=False)
+    _by_name: dict[str, CatalogProduct] | None = field(default=None, init=False, repr=False,
+                                                      compare=False)
 
     def _authorized_on(self, site: str | None) -> tuple[str, ...]:
         return (*self.authorized_sellers, *self.site_sellers.get(site or "", ()))
@@ -115,7 +119,21 @@ class Catalog:
         return next((s for s in every if normalize_seller(s) == folded), None)
 
     def product(self, name: str) -> CatalogProduct | None:
-        return next((p for p in self.products if p.name == name), None)
+        return self._products_by_name().get(name)
+
+    def _products_by_name(self) -> dict[str, CatalogProduct]:
+        if self._by_name is None:
+            self._by_name = {}
+            for product in self.products:
+                self._by_name.setdefault(product.name, product)
+        return self._by_name
+
+    def product_index(self) -> ProductIndex:
+        """Product names normalized and indexed once, for every listing of a crawl."""
+        if self._index is None:
+            self._index = ProductIndex([(p.name, p.aliases) for p in self.products],
+                                       self.brand_names)
+        return self._index
 
 
 @dataclass(frozen=True)
@@ -189,8 +207,7 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
                 f"title disguises the brand: {brand.found!r} for {brand.name!r}"))
 
     product_name = image.reference.product if image else None
-    match = best_product(title, [(p.name, p.aliases) for p in catalog.products],
-                         catalog.brand_names) if title else None
+    match = catalog.product_index().best(title) if title else None
     if match is not None and match.similarity >= PRODUCT_SIMILARITY:
         product_name = product_name or match.name
         if (brand is not None or image is not None) and not accessory:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
+from rapidfuzz import fuzz
 
 from matchers.images import ImageError, ReferenceIndex, analyse_image, hamming
 from matchers.score import Catalog, CatalogProduct, ListingFacts, MatchResult, score_listing
@@ -385,3 +386,24 @@ def test_honest_titles_carry_no_tell(title: str) -> None:
     from matchers.text import find_vocabulary
 
     assert find_vocabulary(title) == []
+
+
+def test_a_large_catalog_is_searched_through_its_index_with_the_same_answer() -> None:
+    from matchers.text import ProductIndex, normalize
+
+    lines, nouns = ["Trail", "Summit", "Ridge", "Harbor"], ["Backpack", "Jacket", "Flask", "Tent"]
+    names = [(f"Nordvik {line} {noun} {size}L {code}", ()) for line in lines for noun in nouns
+             for size in range(20, 60) for code in ("A1", "B2", "C3")]
+    index = ProductIndex(names, ["Nordvik"])
+    assert len(index.choices) > ProductIndex.DIRECT  # the prefilter is what answers
+
+    def every_name(title: str) -> tuple[str, float]:
+        text = " ".join(w for w in normalize(title).split() if w != "nordvik")
+        return max(((n, fuzz.token_set_ratio(text, " ".join(
+            w for w in normalize(n).split() if w != "nordvik"))) for n, _ in names),
+            key=lambda pair: pair[1])
+
+    for title in ("N0rdvik Ridge Flask 33L B2 replica", "Summit Tnet 41L C3 AAA original",
+                  "NORDVIK harbor backpack 20l a1"):
+        found = index.best(title)
+        assert (found.name, found.similarity) == every_name(title)
