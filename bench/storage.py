@@ -145,14 +145,17 @@ def split(db: Path, days: int) -> dict[str, float]:
     """Stored bytes by what retention does with them."""
     conn = sqlite3.connect(db)
     kinds = dict(conn.execute("""
+        WITH firsts AS (SELECT min(id) AS id FROM captures GROUP BY listing_id, kind),
+             owner AS (SELECT min(id) AS id FROM captures GROUP BY sha256),
+             changed AS (SELECT DISTINCT listing_id, run_id FROM listing_changes)
         SELECT CASE
-            WHEN c.id IN (SELECT min(id) FROM captures GROUP BY listing_id, kind) THEN 'first'
+            WHEN c.id IN (SELECT id FROM firsts) THEN 'first'
             WHEN c.listing_id IN (SELECT listing_id FROM matches WHERE flagged = 1) THEN 'kept'
-            WHEN EXISTS (SELECT 1 FROM listing_changes ch WHERE ch.listing_id = c.listing_id
-                         AND ch.run_id = c.run_id) AND c.kind = 'page' THEN 'kept'
+            WHEN c.kind = 'page' AND (c.listing_id, c.run_id) IN (SELECT * FROM changed)
+                THEN 'kept'
             ELSE 'droppable' END AS class, sum(length(b.data))
         FROM captures c JOIN blobs b ON b.sha256 = c.sha256
-        WHERE c.id = (SELECT min(id) FROM captures d WHERE d.sha256 = c.sha256)
+        WHERE c.id IN (SELECT id FROM owner)  -- each blob once, by its first capture
         GROUP BY class""").fetchall())
     blob_bytes = conn.execute("SELECT sum(length(data)) FROM blobs").fetchone()[0]
     conn.close()
