@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CFMON, CFMON_ENV, free_port
+from tests.conftest import CFMON, CFMON_ENV, db_rows, free_port
 from tests.reviewdb import make_review_db
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -80,18 +79,10 @@ def artifacts(tmp_path: Path) -> Path:
     return folder
 
 
-def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
 def test_fifty_listings_decided_with_the_keyboard_alone_then_one_undone(
         served: tuple[str, Path, list[int]], browser: object, artifacts: Path) -> None:
     url, db, flagged = served
-    before = rows(db, "SELECT count(*) FROM verdicts")[0][0]
+    before = db_rows(db, "SELECT count(*) FROM verdicts")[0][0]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(url)
     cards = [int(n) for n in page.locator("article.card").evaluate_all(
@@ -109,19 +100,19 @@ def test_fifty_listings_decided_with_the_keyboard_alone_then_one_undone(
         page.keyboard.press(key)
         # locators, not wait_for_function: the page's CSP forbids evaluating strings
         sync_api.expect(page.locator("article.card.decided")).to_have_count(i + 1)
-    got = rows(db, "SELECT listing_id, verdict, decided_by, decided_at FROM verdicts "
+    got = db_rows(db, "SELECT listing_id, verdict, decided_by, decided_at FROM verdicts "
                    "ORDER BY id LIMIT -1 OFFSET ?", (before,))
     assert [(r[0], r[1]) for r in got] == [(cards[i], words[keys[i]]) for i in range(50)]
     assert {r[2] for r in got} == {"ana"} and all(r[3] for r in got)  # who and when
-    chained = rows(db, "SELECT count(*) FROM custody_log WHERE kind = 'verdict'")[0][0]
+    chained = db_rows(db, "SELECT count(*) FROM custody_log WHERE kind = 'verdict'")[0][0]
     assert chained == before + 50
     # u undoes the last verdict: a new verdict, the listing back in the queue
     page.keyboard.press("u")
     sync_api.expect(page.locator("article.card.decided")).to_have_count(49)
-    last = rows(db, "SELECT listing_id, verdict, replaces_id, decided_by FROM verdicts "
+    last = db_rows(db, "SELECT listing_id, verdict, replaces_id, decided_by FROM verdicts "
                     "ORDER BY id DESC LIMIT 1")[0]
     assert last[:2] == (cards[49], "undone") and last[3] == "ana"
-    assert (cards[49],) in rows(db, "SELECT listing_id FROM review_queue")
+    assert (cards[49],) in db_rows(db, "SELECT listing_id FROM review_queue")
     assert "back in the review queue" in page.locator("#said").inner_text()
     page.close()
 
@@ -129,7 +120,7 @@ def test_fifty_listings_decided_with_the_keyboard_alone_then_one_undone(
 def test_a_verdict_for_a_missing_listing_is_refused_on_the_page(
         served: tuple[str, Path, list[int]], browser: object) -> None:
     url, db, _ = served
-    before = rows(db, "SELECT count(*) FROM verdicts")
+    before = db_rows(db, "SELECT count(*) FROM verdicts")
     page = browser.new_page()
     page.goto(url)
     card = page.locator("article.card.current")
@@ -138,7 +129,7 @@ def test_a_verdict_for_a_missing_listing_is_refused_on_the_page(
     status = card.locator(".status")
     status.wait_for()
     sync_api.expect(status).to_contain_text("not recorded: no listing with id 999999")
-    assert rows(db, "SELECT count(*) FROM verdicts") == before
+    assert db_rows(db, "SELECT count(*) FROM verdicts") == before
     page.close()
 
 
@@ -155,7 +146,7 @@ def test_a_colleagues_verdict_is_replaced_only_after_the_page_asks(
     page.keyboard.press("c")
     sync_api.expect(page.locator("article.card.decided")).to_have_count(1)
     assert "is already genuine" in asked[0] and "Replace it with counterfeit?" in asked[0]
-    assert rows(db, "SELECT verdict, decided_by FROM latest_verdicts WHERE listing_id = ?",
+    assert db_rows(db, "SELECT verdict, decided_by FROM latest_verdicts WHERE listing_id = ?",
                 (int(listing),)) == [("counterfeit", "ana")]
     page.close()
 
@@ -186,7 +177,7 @@ def test_a_post_from_another_origin_is_refused(served: tuple[str, Path, list[int
                                                browser: object, visited: bool) -> None:
     url, db, flagged = served
     listing = next(n for n in reversed(flagged)
-                   if not rows(db, "SELECT 1 FROM verdicts WHERE listing_id = ?", (n,)))
+                   if not db_rows(db, "SELECT 1 FROM verdicts WHERE listing_id = ?", (n,)))
     Attacker.target, Attacker.listing = url, listing
     evil = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
     threading.Thread(target=evil.serve_forever, daemon=True).start()
@@ -201,7 +192,7 @@ def test_a_post_from_another_origin_is_refused(served: tuple[str, Path, list[int
         page.wait_for_load_state()
         text = page.locator("body").inner_text()
         assert ("refused" in text or "did not match cookie" in text), text
-        assert rows(db, "SELECT count(*) FROM verdicts WHERE listing_id = ?", (listing,)) == [(0,)]
+        assert db_rows(db, "SELECT count(*) FROM verdicts WHERE listing_id = ?", (listing,)) == [(0,)]
     finally:
         context.close()
         evil.shutdown()

@@ -17,6 +17,7 @@ from crawler.items import Listing
 from crawler.store import blobs
 from crawler.store.writer import Store
 from matchers.score import MatchResult, Signal
+from tests.conftest import db_rows
 
 START = datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
 TEMPLATE = "".join(f"<div class='nav'>category {i} and its links</div>" for i in range(3000))
@@ -63,20 +64,12 @@ def year(tmp_path: Path) -> Path:
     return db
 
 
-def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
 def verify(db: Path):  # noqa: ANN201
     return CliRunner().invoke(main, ["verify", "--db", str(db)])
 
 
 def stored(db: Path, listing: int) -> list[tuple]:
-    return rows(db, "SELECT b.encoding, length(b.data), b.size, b.sha256, b.base_sha256 "
+    return db_rows(db, "SELECT b.encoding, length(b.data), b.size, b.sha256, b.base_sha256 "
                     "FROM captures c JOIN blobs b ON b.sha256 = c.sha256 "
                     "WHERE c.listing_id = ? ORDER BY c.id LIMIT 2", (listing,))
 
@@ -105,7 +98,7 @@ def prune_at(db: Path, day: int, keep_days: int = 30):  # noqa: ANN201
 
 def test_prune_keeps_what_proves_something_and_drops_the_rest(year: Path) -> None:
     result = prune_at(year, 59)
-    kept = dict(rows(year, "SELECT c.listing_id, count(*) FROM captures c JOIN blobs b "
+    kept = dict(db_rows(year, "SELECT c.listing_id, count(*) FROM captures c JOIN blobs b "
                            "ON b.sha256 = c.sha256 WHERE b.encoding != 'pruned' "
                            "GROUP BY c.listing_id"))
     assert kept[1] == 60  # flagged: every capture
@@ -114,7 +107,7 @@ def test_prune_keeps_what_proves_something_and_drops_the_rest(year: Path) -> Non
     assert kept[2] == 1 + 1 + 31
     assert kept[3] == 1 + 31  # never changed: first sighting and the retention window
     assert result.blobs == 2 * 60 - kept[2] - kept[3]
-    assert rows(year, "SELECT count(*) FROM captures") == [(180,)]  # records all stay
+    assert db_rows(year, "SELECT count(*) FROM captures") == [(180,)]  # records all stay
 
 
 def test_a_pruned_capture_is_reported_as_pruned_and_a_deleted_one_as_missing(year: Path) -> None:
@@ -123,7 +116,7 @@ def test_a_pruned_capture_is_reported_as_pruned_and_a_deleted_one_as_missing(yea
     assert ok.exit_code == 0, ok.output
     assert "55 captures pruned by retention (recorded in the chain)" in ok.output
     # Someone deletes the bytes of a capture that was kept (trigger dropped first)
-    sha = rows(year, "SELECT c.sha256 FROM captures c WHERE c.listing_id = 3 "
+    sha = db_rows(year, "SELECT c.sha256 FROM captures c WHERE c.listing_id = 3 "
                      "ORDER BY c.id DESC LIMIT 1")[0][0]
     conn = sqlite3.connect(year)
     conn.execute("DROP TRIGGER blobs_no_update")
@@ -139,7 +132,7 @@ def test_a_pruned_capture_is_reported_as_pruned_and_a_deleted_one_as_missing(yea
 
 def test_bytes_pruned_by_hand_with_a_forged_record_are_named(year: Path) -> None:
     prune_at(year, 59)
-    sha = rows(year, "SELECT c.sha256 FROM captures c WHERE c.listing_id = 1 "
+    sha = db_rows(year, "SELECT c.sha256 FROM captures c WHERE c.listing_id = 1 "
                      "ORDER BY c.id LIMIT 1 OFFSET 5")[0][0]  # a flagged listing's capture
     conn = sqlite3.connect(year)  # the triggers stay: the editor goes through the front door
     conn.execute("INSERT INTO pruned_blobs (sha256, prune_id, size) VALUES (?, 1, 1)", [sha])
@@ -175,7 +168,7 @@ def test_the_prune_command_says_what_it_dropped_and_the_file_shrinks(tmp_path: P
     assert "prune 1, in the custody chain" in result.output
     assert f"{db}: " in result.output and " MB -> " in result.output
     assert db.stat().st_size < before
-    assert rows(db, "SELECT pruned_by, keep_days FROM prunes") == [("ana", 30)]
+    assert db_rows(db, "SELECT pruned_by, keep_days FROM prunes") == [("ana", 30)]
     again = CliRunner().invoke(main, ["prune", "--db", str(db), "--keep-days", "30"])
     assert "nothing to prune" in again.output
     assert verify(db).exit_code == 0

@@ -17,6 +17,7 @@ from datasette_auth_passwords.utils import hash_password
 from crawler.cli import main
 from crawler.review.datasette import PLUGINS_DIR, browse_metadata
 from crawler.store.writer import Store
+from tests.conftest import db_rows
 from tests.reviewdb import make_review_db
 
 
@@ -70,16 +71,8 @@ class Reviewer:
             cookies=self.cookies, headers={"accept": "application/json", **(headers or {})}))
 
 
-def rows(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def queue(db: Path) -> list[int]:
-    return [r[0] for r in rows(db, "SELECT listing_id FROM review_queue")]
+    return [r[0] for r in db_rows(db, "SELECT listing_id FROM review_queue")]
 
 
 def test_cards_come_highest_score_first_with_both_photos(db: Path, flagged: list[int]) -> None:
@@ -119,9 +112,9 @@ def test_a_verdict_from_the_page_is_in_the_chain_and_names_the_reviewer(
     assert answer.status_code == 200, answer.text
     assert answer.json()["decided_by"] == "ana"
     assert flagged[0] not in queue(db)
-    assert rows(db, "SELECT listing_id, verdict, note, decided_by FROM verdicts") == \
+    assert db_rows(db, "SELECT listing_id, verdict, note, decided_by FROM verdicts") == \
         [(flagged[0], "counterfeit", "stolen photo", "ana")]
-    assert rows(db, "SELECT count(*) FROM custody_log WHERE kind = 'verdict'") == [(1,)]
+    assert db_rows(db, "SELECT count(*) FROM custody_log WHERE kind = 'verdict'") == [(1,)]
     verify = CliRunner().invoke(main, ["verify", "--db", str(db)])
     assert verify.exit_code == 0, verify.output
 
@@ -141,7 +134,7 @@ def test_a_wrong_verdict_is_refused_with_a_message(db: Path, flagged: list[int],
     answer = reviewer.post("verdict", **form)
     assert answer.status_code == status
     assert says in answer.json()["message"]
-    assert rows(db, "SELECT count(*) FROM verdicts") == [(0,)]
+    assert db_rows(db, "SELECT count(*) FROM verdicts") == [(0,)]
 
 
 @pytest.mark.parametrize("headers, cookie, says", [
@@ -161,7 +154,7 @@ def test_a_post_that_is_not_the_reviewers_own_is_refused(db: Path, flagged: list
     answer = reviewer.post("verdict", headers=headers, listing_id=flagged[0],
                            verdict="counterfeit")
     assert answer.status_code == 403 and says in answer.json()["message"]
-    assert rows(db, "SELECT count(*) FROM verdicts") == [(0,)]
+    assert db_rows(db, "SELECT count(*) FROM verdicts") == [(0,)]
 
 
 def test_a_post_without_the_pages_token_fails_datasettes_csrf_check(
@@ -171,7 +164,7 @@ def test_a_post_without_the_pages_token_fails_datasettes_csrf_check(
     reviewer.token = "forged"
     answer = reviewer.post("verdict", listing_id=flagged[0], verdict="counterfeit")
     assert answer.status_code == 403 and "POST field did not match cookie" in answer.text
-    assert rows(db, "SELECT count(*) FROM verdicts") == [(0,)]
+    assert db_rows(db, "SELECT count(*) FROM verdicts") == [(0,)]
 
 
 def test_a_colleagues_verdict_is_replaced_only_when_the_reviewer_says_so(
@@ -188,7 +181,7 @@ def test_a_colleagues_verdict_is_replaced_only_when_the_reviewer_says_so(
     answer = reviewer.post("verdict", listing_id=flagged[0], verdict="counterfeit",
                            replaces_id=current)
     assert answer.status_code == 200
-    assert rows(db, "SELECT verdict, decided_by, replaces_id FROM verdicts ORDER BY id") == \
+    assert db_rows(db, "SELECT verdict, decided_by, replaces_id FROM verdicts ORDER BY id") == \
         [("genuine", "bo", None), ("counterfeit", "ana", current)]
 
 
@@ -201,7 +194,7 @@ def test_undo_is_a_new_verdict_and_the_listing_is_back_in_the_queue(
     undone = reviewer.post("undo", verdict_id=decided["verdict_id"])
     assert undone.status_code == 200 and undone.json()["verdict"] == "undone"
     assert flagged[0] in queue(db)
-    assert rows(db, "SELECT verdict, replaces_id FROM verdicts ORDER BY id") == \
+    assert db_rows(db, "SELECT verdict, replaces_id FROM verdicts ORDER BY id") == \
         [("dismissed", None), ("undone", decided["verdict_id"])]
     again = reviewer.post("undo", verdict_id=decided["verdict_id"])
     assert again.status_code == 409 and "no longer its latest" in again.json()["message"]
@@ -219,13 +212,13 @@ def test_undo_of_a_replacement_brings_back_the_earlier_decision(db: Path,
     back = store.undo(second.id, decided_by="ana")
     store.close()
     assert back.verdict == "genuine" and "genuine again" in back.line
-    assert rows(db, f"SELECT verdict FROM latest_verdicts WHERE listing_id = {flagged[0]}") == \
+    assert db_rows(db, f"SELECT verdict FROM latest_verdicts WHERE listing_id = {flagged[0]}") == \
         [("genuine",)]
 
 
 def test_the_seller_view_decides_all_of_a_sellers_flags(db: Path, flagged: list[int]) -> None:
-    seller, site = rows(db, f"SELECT seller, site FROM listings WHERE id = {flagged[0]}")[0]
-    theirs = [r[0] for r in rows(db, "SELECT listing_id FROM review_queue WHERE seller = "
+    seller, site = db_rows(db, f"SELECT seller, site FROM listings WHERE id = {flagged[0]}")[0]
+    theirs = [r[0] for r in db_rows(db, "SELECT listing_id FROM review_queue WHERE seller = "
                                      f"'{seller}' AND site = '{site}'")]
     reviewer = Reviewer(serve(db, reviewer="ana"))
     reviewer.open()
@@ -244,7 +237,7 @@ def test_filters_narrow_the_cards(db: Path) -> None:
     reviewer = Reviewer(serve(db, reviewer="ana"))
     page = reviewer.get("/-/review?site=marketo&min=60&max=80").text
     shown = [int(n) for n in re.findall(r'data-listing="(\d+)"', page)]
-    expected = [r[0] for r in rows(db, "SELECT listing_id FROM review_queue WHERE site = "
+    expected = [r[0] for r in db_rows(db, "SELECT listing_id FROM review_queue WHERE site = "
                                        "'marketo' AND score BETWEEN 60 AND 80")]
     assert shown == expected and shown
 
@@ -281,7 +274,7 @@ def test_beyond_loopback_nothing_shows_before_sign_in_and_the_signed_in_name_dec
     bo.cookies.update(dict(login.cookies))
     assert "Deciding as <strong>bo</strong>" in bo.open()
     assert bo.post("verdict", listing_id=flagged[0], verdict="counterfeit").status_code == 200
-    assert rows(db, "SELECT decided_by FROM verdicts") == [("bo",)]
+    assert db_rows(db, "SELECT decided_by FROM verdicts") == [("bo",)]
 
 
 def test_browse_refuses_to_listen_beyond_loopback_without_sign_in(db: Path) -> None:

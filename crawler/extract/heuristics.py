@@ -297,28 +297,6 @@ def shown_amounts(page: Selector, rules: PriceRules = DEFAULT,
             if _DIGIT.search(whole) and len(whole) <= rules.max_price_text:
                 _add_amount(shown, "".join(_current_text(el, elsewhere)), distance, net)
     return shown
-    order, anchor = _document_order(root)
-    body = root.find(".//body")
-    old: dict[etree._Element, bool] = {}
-    elsewhere = _elsewhere(root, rules)
-    net = rules.skip_net
-    for el in (body if body is not None else root).iter():
-        if not isinstance(el.tag, str) or el.tag in _SKIP_TEXT_OF:
-            continue
-        parent = el.getparent()
-        old[el] = old.get(parent, False) or el.tag in _STRUCK or el in elsewhere or bool(
-            _OLD_PRICE.search(f"{el.get('class', '')} {el.get('id', '')}"))
-        distance = abs(order[el] - anchor)
-        if el.text and not old[el] and _DIGIT.search(el.text) and len(el.text) <= 80:
-            _add_amount(shown, el.text, distance, net)
-        if el.tail and not old.get(parent, False) and _DIGIT.search(el.tail) \
-                and len(el.tail) <= 80:
-            _add_amount(shown, el.tail, distance, net)
-        if len(el) and len(el) <= 8 and not old[el]:
-            whole = "".join(el.itertext())  # cheap: a long text is no price, said or not
-            if _DIGIT.search(whole) and len(whole) <= rules.max_price_text:
-                _add_amount(shown, "".join(_current_text(el, elsewhere)), distance, net)
-    return shown
 
 
 def _current_text(el: etree._Element, elsewhere: set[etree._Element]) -> list[str]:
