@@ -89,17 +89,21 @@ next_page = "a.next::attr(href)"
 """
 
 
-def build(root: Path, n: int) -> None:
+def build(root: Path, n: int, photo: int = 800) -> None:
+    """A marketplace of ``n`` listings: results pages of 50, product pages, one
+    ``photo`` x ``photo`` JPEG each."""
     rnd = random.Random(1)
+    scale = photo / 800
     (root / "p").mkdir(parents=True)
     (root / "img").mkdir()
     (root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
     for i in range(n):
-        image = Image.new("RGB", (800, 800), tuple(rnd.randint(0, 255) for _ in range(3)))
+        image = Image.new("RGB", (photo, photo), tuple(rnd.randint(0, 255) for _ in range(3)))
         draw = ImageDraw.Draw(image)
         for _ in range(12):
-            x, y = rnd.randint(0, 700), rnd.randint(0, 700)
-            draw.ellipse([x, y, x + rnd.randint(20, 200), y + rnd.randint(20, 200)],
+            x, y = int(rnd.randint(0, 700) * scale), int(rnd.randint(0, 700) * scale)
+            draw.ellipse([x, y, x + int(rnd.randint(20, 200) * scale),
+                          y + int(rnd.randint(20, 200) * scale)],
                          fill=tuple(rnd.randint(0, 255) for _ in range(3)))
         image.save(root / "img" / f"{i}.jpg", "JPEG", quality=85)
         data = {"@context": "https://schema.org", "@type": "Product",

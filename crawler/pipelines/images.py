@@ -171,8 +171,11 @@ class ListingImagesPipeline(ImagesPipeline):
             capture = value.get("capture")
             if capture is not None:
                 adapter["captures"].append(capture)
-                # Scrapy caches this result for every listing that shows the same image:
-                # keep the bytes once (the first listing stores them).
+                # Scrapy caches this result for every listing that shows the same image,
+                # for the whole crawl: keep the bytes once (the first listing stores
+                # them), and the thumbnail too (the store keeps a stored one), or the
+                # cache grows by a thumbnail per listing.
                 value["capture"] = replace(capture, body=b"")
+                value["analysis"] = replace(analysis, thumbnail=b"")
             self._counters.count(site, IMAGES_HASHED)
         return item

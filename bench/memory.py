@@ -1,0 +1,70 @@
+"""Memory of a crawl against its size: peak RSS of `cfmon crawl` over 2,000 and 20,000
+listings.
+
+    python bench/memory.py [--small 2000] [--large 20000]
+
+The marketplace is bench/crawl_throughput.py's (results pages of 50, JSON-LD product
+pages, one JPEG each; 400x400 here, since memory per listing, not per image, is the
+question), served on 127.0.0.1. Each crawl runs in its own process into a new
+database; its peak RSS is the kernel's (wait4's ru_maxrss). The last line holds the
+ratio large/small against the goal of issue 15 (within 1.2x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from crawl_throughput import CONFIG, build  # noqa: E402
+
+from crawler.demo import serve  # noqa: E402
+
+
+def crawl(config: Path, db: Path) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of one `cfmon crawl`."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "crawler.cli", "crawl", "--config",
+                                str(config), "--db", str(db), "--quiet"], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        sys.exit(f"cfmon crawl exited {process.returncode}: {process.stderr.read()[-2000:]}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=2000)
+    parser.add_argument("--large", type=int, default=20000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cfmon-memory-"))
+    catalog = ROOT / "crawler" / "demo" / "brand" / "catalog" / "trail-30.jpg"
+    peaks = {}
+    for n in (args.small, args.large):
+        site = work / f"www-{n}"
+        build(site, n, photo=400)
+        with serve(site) as base:
+            config = work / f"monitor-{n}.toml"
+            config.write_text(CONFIG.replace("{server}", base).replace("{catalog}", str(catalog)))
+            peak, seconds = crawl(config, work / f"crawl-{n}.db")
+        peaks[n] = peak
+        print(f"{n:>6} listings: peak RSS {peak:6.1f} MB ({seconds:.0f} s, "
+              f"{n / seconds:.1f} listings/s)", flush=True)
+    ratio = peaks[args.large] / peaks[args.small]
+    per = (peaks[args.large] - peaks[args.small]) * 1024 / (args.large - args.small)
+    print(f"{args.large} / {args.small} listings peak RSS: {ratio:.2f}x ({per:.1f} KB more per "
+          f"listing; goal within 1.2x: {'met' if ratio <= 1.2 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
