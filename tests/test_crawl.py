@@ -272,3 +272,12 @@ def test_bad_config_stops_before_fetching(tmp_path: Path) -> None:
     assert "sites[2].results.listing: invalid CSS selector" in result.stderr
     assert server.requested == []
     assert not (tmp_path / "x.db").exists()
+
+
+def test_the_image_cache_is_bounded_so_memory_does_not_grow_with_the_crawl() -> None:
+    from crawler.pipelines.images import RecentResults
+
+    cache = RecentResults(2)
+    for fingerprint in (b"a", b"b", b"c"):
+        cache[fingerprint] = {"url": fingerprint}
+    assert list(cache) == [b"b", b"c"] and b"a" not in cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,6 +34,19 @@ from crawler.store.queries import hashed_images
 from matchers.images import ImageAnalysis, ImageError, ImageHashes, analyse_image
 
 logger = logging.getLogger(__name__)
+
+
+class RecentResults(OrderedDict):
+    """A dict that forgets its oldest entry beyond ``size`` (Scrapy's media cache)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.size:
+            self.popitem(last=False)
 
 
 class DatabaseImageStore:
@@ -143,6 +157,12 @@ class ListingImagesPipeline(ImagesPipeline):
 
     def open_spider(self, spider: Any = None) -> None:
         super().open_spider()
+        # Scrapy keeps every image's result for the whole crawl (an image shown by
+        # several listings is fetched once): memory would grow with the crawl. The
+        # last CFMON_IMAGE_CACHE results are what repeats in practice (a shop's
+        # placeholder, a seller's listings in a row).
+        self.spiderinfo.downloaded = RecentResults(
+            self.crawler.settings.getint("CFMON_IMAGE_CACHE"))
         self._analyses: dict[str, Any] = {}
         self._failures: dict[str, str] = {}
         self._known = known_images(self.crawler.settings.get("CFMON_DB"))
