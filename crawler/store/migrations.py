@@ -488,6 +488,8 @@ def m009_undo(db: Database) -> None:
               AND v.verdict != 'undone'
             """,
             "DROP VIEW review_queue",
+            # m008's view, restated (a shipped migration is never edited, nor made to
+            # depend on code that may change): only its last condition differs.
             """
             CREATE VIEW review_queue AS
             SELECT
