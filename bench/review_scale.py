@@ -30,7 +30,13 @@ sys.path.insert(0, str(ROOT))
 from crawler.evidence import Capture  # noqa: E402
 from crawler.items import Listing  # noqa: E402
 from crawler.store.writer import CatalogPhoto, Store  # noqa: E402
-from matchers.images import ImageHashes, ImageMatch, Reference, analyse_image  # noqa: E402
+from matchers.images import (  # noqa: E402
+    ImageAnalysis,
+    ImageHashes,
+    ImageMatch,
+    Reference,
+    analyse_image,
+)
 from matchers.score import MatchResult, Signal  # noqa: E402
 
 CATALOG = ROOT / "crawler" / "demo" / "brand" / "catalog" / "trail-30.jpg"
@@ -47,34 +53,34 @@ def build(db: Path, n: int, flagged: float) -> None:
                           ImageHashes(0, 0))
     run = store.start_run("monitor.toml", ["bench"])
     every = max(1, round(1 / flagged)) if flagged else 0
-    batch = []
-    for i in range(n):
-        url = f"https://bench.example/item/{i}"
-        body = (f"<html><h1>Nordvik Trail Backpack 30L lot {i}</h1><p>${20 + i % 100}.00</p>"
-                f"<p>{'x' * (i % 300)}</p></html>").encode()
-        item = Listing(site="bench", url=url, title=f"Nordvik Trail Backpack 30L lot {i}",
-                       price=Decimal(20 + i % 100), currency="USD", seller=f"seller{i % 997}")
-        item.captures.append(Capture("page", url, url, 200, {"Content-Type": ["text/html"]},
-                                     body, "2026-11-20T10:00:00.000+00:00"))
-        if i % 50 == 0:
-            item.image_url = f"https://bench.example/img/{i}.jpg"
-            item.image = photo
-            item.captures.append(Capture("image", item.image_url, item.image_url, 200,
-                                         {"Content-Type": ["image/jpeg"]}, photo_bytes,
-                                         "2026-11-20T10:00:00.000+00:00"))
-        score = 80 if every and i % every == 0 else 10
-        item.match = MatchResult(score=score, flagged=score >= 50,
-                                 product="Nordvik Trail Backpack 30L",
-                                 signals=(Signal("price", "suspicion", 40, "price 23% of MSRP"),),
-                                 image_match=ImageMatch(reference, 2, 1))
-        batch.append(item)
-        if len(batch) == 500:
-            store.write_batch(batch, run)
-            batch = []
-    if batch:
-        store.write_batch(batch, run)
+    store.write_all((listing(i, every, photo, photo_bytes, reference) for i in range(n)), run,
+                    batch_size=500)
     store.finish_run(run, status="finished", finish_reason="finished", stats={})
     store.close()
+
+
+def listing(i: int, every: int, photo: ImageAnalysis, photo_bytes: bytes,
+            reference: Reference) -> Listing:
+    """Listing i of the database: a captured page, a match, a photo one time in 50."""
+    url = f"https://bench.example/item/{i}"
+    body = (f"<html><h1>Nordvik Trail Backpack 30L lot {i}</h1><p>${20 + i % 100}.00</p>"
+            f"<p>{'x' * (i % 300)}</p></html>").encode()
+    item = Listing(site="bench", url=url, title=f"Nordvik Trail Backpack 30L lot {i}",
+                   price=Decimal(20 + i % 100), currency="USD", seller=f"seller{i % 997}")
+    item.captures.append(Capture("page", url, url, 200, {"Content-Type": ["text/html"]},
+                                 body, "2026-11-20T10:00:00.000+00:00"))
+    if i % 50 == 0:
+        item.image_url = f"https://bench.example/img/{i}.jpg"
+        item.image = photo
+        item.captures.append(Capture("image", item.image_url, item.image_url, 200,
+                                     {"Content-Type": ["image/jpeg"]}, photo_bytes,
+                                     "2026-11-20T10:00:00.000+00:00"))
+    score = 80 if every and i % every == 0 else 10
+    item.match = MatchResult(score=score, flagged=score >= 50,
+                             product="Nordvik Trail Backpack 30L",
+                             signals=(Signal("price", "suspicion", 40, "price 23% of MSRP"),),
+                             image_match=ImageMatch(reference, 2, 1))
+    return item
 
 
 def peak_rss_mb(command: list[str]) -> tuple[float, int]:

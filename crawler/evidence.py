@@ -110,11 +110,12 @@ def verify(conn: sqlite3.Connection) -> Iterator[Problem]:
     (a record deleted while its entry stayed is named too); then the chain, entry by
     entry. Streams: memory does not grow with the database."""
     conn.row_factory = sqlite3.Row
+    bases = blobs.Bases(conn)
     for row in conn.execute("SELECT sha256, size, encoding, data, base_sha256 FROM blobs "
                             "WHERE encoding != 'pruned' ORDER BY rowid"):
         try:
             # a delta's base is read with a second cursor of the same connection
-            data = blobs.unpack(conn, row["encoding"], row["data"], row["base_sha256"])
+            data = blobs.unpack(conn, row["encoding"], row["data"], row["base_sha256"], bases)
         except blobs.BlobError as exc:
             yield Problem(f"blobs {row['sha256']}", str(exc))
             continue

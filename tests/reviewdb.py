@@ -10,7 +10,7 @@ from pathlib import Path
 from crawler.evidence import Capture
 from crawler.items import Listing
 from crawler.store.writer import CatalogPhoto, Store
-from matchers.images import ImageHashes, ImageMatch, Reference, analyse_image
+from matchers.images import ImageAnalysis, ImageHashes, ImageMatch, Reference, analyse_image
 from matchers.score import MatchResult, Signal
 from tests.conftest import DEMO
 
@@ -32,40 +32,41 @@ def make_review_db(path: Path, listings: int = 500, flag_every: int = 3) -> list
         for name, photo, msrp in PRODUCTS])
     photos = [(p.read_bytes(), analyse_image(p.read_bytes())) for p in PHOTOS]
     run = store.start_run("monitor.toml", SITES)
-    batch, flagged = [], []
-    for n in range(1, listings + 1):
-        site = SITES[(n // flag_every) % 3]  # flagged listings on every site
-        name, photo, msrp = PRODUCTS[(n // 7) % 3]
-        url = f"http://{site}.test/item/{n}"
-        flag = n % flag_every == 0
-        price = Decimal(str(round(msrp * (0.2 if flag else 0.95), 2)))
-        title = f"{name} {'replica AAA' if flag else 'new'} #{n}"
-        item = Listing(site=site, url=url, title=title, price=price, currency="USD",
-                       seller=f"seller{n % 17}", sources={"title": "selector"})
-        page = f"<html><body><h1>{title}</h1><p>${price}</p></body></html>".encode()
-        item.captures.append(Capture("page", url, url, 200, {"Content-Type": ["text/html"]},
-                                     page, WHEN))
-        data, analysis = photos[n % len(photos)]
-        item.image_url = f"http://{site}.test/img/{n % len(photos)}.jpg"
-        item.image = analysis
-        item.captures.append(Capture("image", item.image_url, item.image_url, 200,
-                                     {"Content-Type": ["image/jpeg"]}, data, WHEN))
-        score = 50 + n % 50 if flag else n % 40
-        signals = (Signal("vocabulary", "suspicion", 40, "title contains 'replica', 'aaa'"),
-                   Signal("price", "suspicion", 40, f"price {price} USD is 20% of MSRP "
-                                                    f"{msrp:.2f} USD")) if flag else ()
-        item.match = MatchResult(score=score, flagged=flag, product=name, signals=signals,
-                                 image_match=ImageMatch(Reference(name, photo, "original",
-                                                                  ImageHashes(0, 0)), 2, 1))
-        batch.append(item)
-        if flag:
-            flagged.append((score, n))
-        if len(batch) == 100:
-            store.write_batch(batch, run)
-            batch = []
-    if batch:
-        store.write_batch(batch, run)
+    store.write_all((listing(n, flag_every, photos) for n in range(1, listings + 1)), run)
     store.finish_run(run, status="finished", finish_reason="finished", stats={})
     store.close()
     # listing ids follow insertion order here: id n is listing n
-    return [n for score, n in sorted(flagged, key=lambda f: (-f[0], f[1]))]
+    flagged = [n for n in range(1, listings + 1) if n % flag_every == 0]
+    return sorted(flagged, key=lambda n: (-score_of(n, flag_every), n))
+
+
+def score_of(n: int, flag_every: int) -> int:
+    return 50 + n % 50 if n % flag_every == 0 else n % 40
+
+
+def listing(n: int, flag_every: int, photos: list[tuple[bytes, ImageAnalysis]]) -> Listing:
+    """Listing n: its page and photo captured, matched, flagged one time in flag_every."""
+    site = SITES[(n // flag_every) % 3]  # flagged listings on every site
+    name, photo, msrp = PRODUCTS[(n // 7) % 3]
+    url = f"http://{site}.test/item/{n}"
+    flag = n % flag_every == 0
+    price = Decimal(str(round(msrp * (0.2 if flag else 0.95), 2)))
+    title = f"{name} {'replica AAA' if flag else 'new'} #{n}"
+    item = Listing(site=site, url=url, title=title, price=price, currency="USD",
+                   seller=f"seller{n % 17}", sources={"title": "selector"})
+    page = f"<html><body><h1>{title}</h1><p>${price}</p></body></html>".encode()
+    item.captures.append(Capture("page", url, url, 200, {"Content-Type": ["text/html"]},
+                                 page, WHEN))
+    data, analysis = photos[n % len(photos)]
+    item.image_url = f"http://{site}.test/img/{n % len(photos)}.jpg"
+    item.image = analysis
+    item.captures.append(Capture("image", item.image_url, item.image_url, 200,
+                                 {"Content-Type": ["image/jpeg"]}, data, WHEN))
+    signals = (Signal("vocabulary", "suspicion", 40, "title contains 'replica', 'aaa'"),
+               Signal("price", "suspicion", 40, f"price {price} USD is 20% of MSRP "
+                                                f"{msrp:.2f} USD")) if flag else ()
+    item.match = MatchResult(score=score_of(n, flag_every), flagged=flag, product=name,
+                             signals=signals,
+                             image_match=ImageMatch(Reference(name, photo, "original",
+                                                              ImageHashes(0, 0)), 2, 1))
+    return item

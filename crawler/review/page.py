@@ -89,9 +89,9 @@ class Filters:
 # One card: the queue's columns, the photos' ids (served by photo()), when it was last
 # seen, and what the seller has done on that site.
 CARDS_SQL = """
-SELECT q.listing_id, q.score, q.title, q.price, q.currency, q.price_vs_msrp, q.seller,
+SELECT q.listing_id, q.score, q.title, q.price, q.currency, q.seller,
        q.reasons, q.site, q.product, q.first_seen, q.url, l.last_seen, l.gone_at,
-       m.reference_photo, m.signals, c.msrp, c.currency AS msrp_currency,
+       m.reference_photo, c.msrp, c.currency AS msrp_currency,
        CASE WHEN c.thumbnail IS NOT NULL THEN c.id END AS reference_id,
        (SELECT i.id FROM images i WHERE i.url = coalesce(m.image_url, l.image_url)
           AND i.thumbnail IS NOT NULL) AS image_id,
@@ -198,23 +198,27 @@ async def _choices(datasette: Any) -> dict[str, list[str]]:
     return out
 
 
+async def _page(datasette: Any, request: Any, filters: Filters, cards: list[dict[str, Any]],
+                **context: Any) -> Response:
+    """The cards page: the queue (review) or one seller's flags (seller)."""
+    return await _render(datasette, request, "review.html", {
+        "cards": cards, "filters": filters, "choices": await _choices(datasette),
+        "database": _database(datasette).name, "reviewer": (request.actor or {}).get("id"),
+        "said": request.args.get("said"), "path": PATH, "decisions": DECISIONS, **context})
+
+
 async def review(datasette: Any, request: Any) -> Response:
     """The queue as cards, highest score first, PAGE_SIZE at a time."""
     filters = Filters.from_args(request.args)
-    offset = max(0, int(request.args.get("offset") or 0)) if (
-        request.args.get("offset") or "0").isdigit() else 0
-    db = _database(datasette)
+    raw = request.args.get("offset") or "0"
+    offset = int(raw) if raw.isdigit() else 0
     where, params = filters.where()
-    total = (await db.execute(f"SELECT count(*) FROM review_queue q WHERE {where}",
-                              params)).first()[0]
+    total = (await _database(datasette).execute(
+        f"SELECT count(*) FROM review_queue q WHERE {where}", params)).first()[0]
     cards = await _cards(datasette, filters, offset)
     more = filters.query(offset=offset + PAGE_SIZE) if offset + len(cards) < total else None
-    return await _render(datasette, request, "review.html", {
-        "cards": cards, "filters": filters, "choices": await _choices(datasette),
-        "total": total, "offset": offset, "more": more, "database": db.name,
-        "reviewer": (request.actor or {}).get("id"), "said": request.args.get("said"),
-        "path": PATH, "seller_view": None, "decisions": DECISIONS,
-        "back": f"{PATH}?{filters.query(offset=offset)}"})
+    return await _page(datasette, request, filters, cards, total=total, more=more,
+                       seller_view=None, back=f"{PATH}?{filters.query(offset=offset)}")
 
 
 async def seller(datasette: Any, request: Any) -> Response:
@@ -223,18 +227,14 @@ async def seller(datasette: Any, request: Any) -> Response:
     site, name = request.args.get("site") or "", request.args.get("seller") or ""
     filters = Filters(site=site, seller=name)
     cards = await _cards(datasette, filters, 0, limit=1000)
-    db = _database(datasette)
-    history = [dict(r) for r in await db.execute(
+    history = [dict(r) for r in await _database(datasette).execute(
         """SELECT v.listing_id, v.verdict, v.decided_by, v.decided_at, l.title
            FROM latest_verdicts v JOIN listings l ON l.id = v.listing_id
            WHERE l.site = :site AND l.seller = :seller ORDER BY v.id DESC LIMIT 200""",
         {"site": site, "seller": name})]
-    return await _render(datasette, request, "review.html", {
-        "cards": cards, "filters": filters, "choices": await _choices(datasette),
-        "total": len(cards), "offset": 0, "more": None, "database": db.name,
-        "reviewer": (request.actor or {}).get("id"), "said": request.args.get("said"),
-        "path": PATH, "seller_view": {"site": site, "seller": name, "history": history},
-        "decisions": DECISIONS, "back": f"{PATH}/seller?{filters.query()}"})
+    return await _page(datasette, request, filters, cards, total=len(cards), more=None,
+                       seller_view={"site": site, "seller": name, "history": history},
+                       back=f"{PATH}/seller?{filters.query()}")
 
 
 async def photo(datasette: Any, request: Any) -> Response:

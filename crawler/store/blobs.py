@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
+from collections import OrderedDict
 
 import zstandard
 
@@ -64,19 +65,41 @@ def decode(encoding: str, stored: bytes, base: bytes | None = None) -> bytes:
     raise BlobError(f"unknown encoding {encoding!r}")
 
 
-def read(conn: sqlite3.Connection, sha256: str, _depth: int = 0) -> bytes | None:
+def read(conn: sqlite3.Connection, sha256: str, bases: Bases | None = None,
+         _depth: int = 0) -> bytes | None:
     """The original bytes of a blob, or None when it is not stored (pruned, missing)."""
     row = conn.execute("SELECT encoding, data, base_sha256 FROM blobs WHERE sha256 = ?",
                        [sha256]).fetchone()
     if row is None or row[0] == "pruned":
         return None
-    return unpack(conn, row[0], row[1], row[2], _depth)
+    return unpack(conn, row[0], row[1], row[2], bases, _depth)
 
 
 def unpack(conn: sqlite3.Connection, encoding: str, data: bytes, base_sha256: str | None,
-           _depth: int = 0) -> bytes:
-    """A stored blob's original bytes, its base read from ``conn`` when it has one."""
+           bases: Bases | None = None, _depth: int = 0) -> bytes:
+    """A stored blob's original bytes, its base read from ``conn`` (through ``bases``,
+    when given) when it has one."""
     base = None
     if encoding == "zstd-delta" and base_sha256 and _depth < MAX_DEPTH:
-        base = read(conn, base_sha256, _depth + 1)
+        base = (bases.read(base_sha256, _depth + 1) if bases is not None
+                else read(conn, base_sha256, None, _depth + 1))
     return decode(encoding, data, base)
+
+
+class Bases:
+    """The bytes of the delta bases read last: a site's first page is the base of every
+    new listing's first page, so the writer and `cfmon verify` decompress it once, not
+    once per delta. A few suffice (one per site, mostly)."""
+
+    def __init__(self, conn: sqlite3.Connection, size: int = 8):
+        self.conn = conn
+        self.size = size
+        self._bytes: OrderedDict[str, bytes | None] = OrderedDict()
+
+    def read(self, sha256: str, _depth: int = 0) -> bytes | None:
+        if sha256 not in self._bytes:
+            self._bytes[sha256] = read(self.conn, sha256, self, _depth)
+            if len(self._bytes) > self.size:
+                self._bytes.popitem(last=False)
+        self._bytes.move_to_end(sha256)
+        return self._bytes[sha256]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -118,7 +117,7 @@ class Store:
         # and written once, not once per card.
         self._blobs: set[str] = set()
         # Bytes of recent delta bases (a site's first page serves all its new listings).
-        self._bases: OrderedDict[str, bytes | None] = OrderedDict()
+        self._bases = blobs.Bases(db.conn)
 
     @classmethod
     def open(cls, path: str | Path, lock_wait: float = LOCK_WAIT) -> Store:
@@ -214,6 +213,18 @@ class Store:
                      photo.analysis.thumbnail, now])
 
     # -- listings --------------------------------------------------------------
+
+    def write_all(self, listings: Iterable[Listing], run_id: int, batch_size: int = 100) -> None:
+        """Write ``listings`` (a generator, say) in transactions of ``batch_size``: a
+        bulk load (benchmarks, test databases) holds one batch in memory, not all."""
+        batch: list[Listing] = []
+        for listing in listings:
+            batch.append(listing)
+            if len(batch) == batch_size:
+                self.write_batch(batch, run_id)
+                batch = []
+        if batch:
+            self.write_batch(batch, run_id)
 
     def write_batch(self, listings: Sequence[Listing], run_id: int) -> BatchResult:
         """Write listings with their images and matches in one transaction."""
@@ -381,12 +392,7 @@ class Store:
                 "AND b.encoding = 'zstd' ORDER BY c.id LIMIT 1", [site]).fetchone()
         if row is None:
             return None, None
-        if row[0] not in self._bases:
-            self._bases[row[0]] = blobs.read(self.db.conn, row[0])
-            if len(self._bases) > 8:  # the site's first pages, mostly: a few suffice
-                self._bases.popitem(last=False)
-        self._bases.move_to_end(row[0])
-        return row[0], self._bases[row[0]]
+        return row[0], self._bases.read(row[0])
 
     def _log(self, chain: list[str], kind: str, content: str, *, capture_id: int | None = None,
              verdict_id: int | None = None, prune_id: int | None = None) -> None:
