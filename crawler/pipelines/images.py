@@ -28,10 +28,11 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.threads import deferToThread
 
+from crawler.catalog import image_matcher
 from crawler.evidence import Capture, capture_response
 from crawler.stats import IMAGES_FAILED, IMAGES_HASHED, IMAGES_UNCHANGED, Counters
 from crawler.store.queries import hashed_images
-from matchers.images import ImageAnalysis, ImageError, ImageHashes, analyse_image
+from matchers.images import ImageAnalysis, ImageError, ImageHashes, PhotoMatch, analyse_image
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +76,17 @@ class KnownImage:
     etag: str | None
     last_modified: str | None
     variants: str | None  # JSON: variant -> [phash hex, dhash hex]
+    match: str | None = None  # JSON: the verified PhotoMatch
+    match_key: str | None = None  # the catalog it was checked against
 
     def analysis(self) -> ImageAnalysis:
         # No thumbnail: the stored one stays (the store keeps a non-empty thumbnail).
         variants = {k: ImageHashes.from_hex(*v)
                     for k, v in json.loads(self.variants or "{}").items()}
         return ImageAnalysis(self.sha256, self.width, self.height,
-                             ImageHashes.from_hex(self.phash, self.dhash), b"", variants)
+                             ImageHashes.from_hex(self.phash, self.dhash), b"", variants,
+                             match=PhotoMatch.from_json(self.match) if self.match else None,
+                             match_key=self.match_key)
 
 
 def known_images(db_path: str | None) -> dict[str, KnownImage]:
@@ -101,14 +106,32 @@ class ListingImagesPipeline(ImagesPipeline):
                                info: MediaPipeline.SpiderInfo, *, item: Any = None) -> str:
         # In the thread pool, a few at a time: decoding is where memory goes.
         analysis = await maybe_deferred_to_future(
-            self._decodes.run(deferToThread, analyse_image, response.body))
+            self._decodes.run(deferToThread, self._analyse, response.body))
         self._analyses[request.url] = analysis
         return analysis.sha256
+
+    def _analyse(self, data: bytes) -> ImageAnalysis:
+        """Hashes, thumbnail and the reference photo the image shows (verified by
+        geometry); the keypoints are dropped once checked: the verdict is kept, with
+        the catalog it was checked against."""
+        analysis = analyse_image(data)
+        if self._matcher is None:
+            return replace(analysis, features=None, parts=())
+        return replace(analysis, features=None, parts=(), match=self._matcher.match(analysis),
+                       match_key=self._matcher.key)
+
+    def _reusable(self, known: KnownImage | None) -> bool:
+        """A stored analysis answers for this crawl only if it was checked against the
+        same catalog: a new reference photo means every photo is checked again."""
+        return known is not None and (self._matcher is None
+                                      or known.match_key == self._matcher.key)
 
     def get_media_requests(self, item: Any, info: MediaPipeline.SpiderInfo) -> list[Request]:
         requests = []
         for url in ItemAdapter(item).get(self.images_urls_field, []):
             known = self._known.get(url)
+            if not self._reusable(known):
+                known = None  # fetched in full, to be checked
             headers = {}
             if known is not None and known.etag:
                 headers["If-None-Match"] = known.etag
@@ -122,6 +145,8 @@ class ListingImagesPipeline(ImagesPipeline):
     async def media_downloaded(self, response: Response, request: Request,
                                info: MediaPipeline.SpiderInfo, *, item: Any = None) -> Any:
         known = self._known.get(request.url)
+        if not self._reusable(known):
+            known = None
         capture = capture_response(response, kind="image")
         if response.status == 304 and known is not None:
             self._counters.crawl(IMAGES_UNCHANGED)
@@ -168,6 +193,9 @@ class ListingImagesPipeline(ImagesPipeline):
         self._known = known_images(self.crawler.settings.get("CFMON_DB"))
         self._counters = Counters(self.crawler.stats)
         self._decodes = DeferredSemaphore(self.crawler.settings.getint("CFMON_IMAGE_DECODES"))
+        config = self.crawler.settings.get("CFMON_CONFIG")
+        self._matcher = (image_matcher(config, self.crawler.settings.get("CFMON_DB"))
+                         if config is not None else None)
 
     def item_completed(self, results: list, item: Any, info: MediaPipeline.SpiderInfo) -> Any:
         adapter = ItemAdapter(item)

@@ -33,7 +33,8 @@ class MatchPipeline:
             list(item.extra_images)
         hashes = tuple(analysis.variants or analysis.hashes for _, analysis in photos)
         facts = ListingFacts(title=item.title, price=item.price, currency=item.currency,
-                             seller=item.seller, site=item.site, image_hashes=hashes)
+                             seller=item.seller, site=item.site, image_hashes=hashes,
+                             photo_matches=tuple(analysis.match for _, analysis in photos))
         # In the reactor's thread pool: a listing that is slow to match (a huge catalog,
         # a hostile title) must not pause the downloads of every other site.
         item.match = await maybe_deferred_to_future(

@@ -73,7 +73,7 @@ class StorePipeline:
         # process can exit.
         reactor.addSystemEventTrigger("during", "shutdown", self._stop_pool)
         sites = [s.name for s in self.crawler.spider.sites]
-        photos = catalog_photos(self.config.products, str(self.config.path))
+        photos = catalog_photos(self.config.products, str(self.config.path), self.db_path)
 
         def opening() -> int:
             self.store = Store.open(self.db_path, self.lock_wait)

@@ -63,6 +63,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "dhash": "64-bit difference hash, 16 hex digits",
         "thumbnail": "JPEG thumbnail, at most 100 KB",
         "error": "Why the image could not be fetched or read",
+        "match": "JSON: the reference photo this image was verified to show (keypoints, "
+                 "transform, region), or empty",
+        "match_key": "The catalog and matcher it was checked against; another key means the "
+                     "next crawl checks it again",
     }),
     "catalog": ("The brand's reference photos from the config.", {
         "photo": "File name of the reference photo",
@@ -74,9 +78,14 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "flagged": "1 when score >= threshold",
         "reasons": "One reason per line, strongest first",
         "signals": "JSON: each scoring signal with its points",
-        "image_distance": "pHash bits between the listing photo and the nearest reference "
-                          "(best variant pair)",
-        "reference_photo": "The nearest reference photo",
+        "image_distance": "pHash bits to a confirmed counterfeit's photo (a re-listing), "
+                          "best variant pair",
+        "reference_photo": "The reference photo the listing photo was verified to show (or "
+                           "the confirmed counterfeit's)",
+        "image_inliers": "Keypoints of the listing photo and the reference photo that agree "
+                         "with one transform (geometric verification)",
+        "image_region": "JSON [x0, y0, x1, y1]: where the reference photo is in the listing "
+                        "photo, as shares of its width and height",
         "matched_at": "UTC time of the scoring",
         "first_flagged_at": "UTC time it was first flagged (the takedown clock starts here)",
         "image_url": "The listing photo that matched a reference (it may show several)",
@@ -107,6 +116,12 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "media_type": "Content-Type as served",
         "data": "The stored bytes", "stored_at": "UTC time first stored",
         "base_sha256": "The blob a zstd-delta was compressed against (the listing's first page)"}),
+    "reference_features": ("Keypoints and hash variants of each reference photo, computed "
+                           "once per photo and matcher version.", {
+        "sha256": "SHA-256 of the photo's bytes", "version": "Matcher version",
+        "hashes": "JSON: [kind, variant, pHash, dHash] per variant",
+        "features": "ORB keypoints, descriptors and small copies (binary)",
+        "mirrored": "The same of the mirrored photo"}),
     "prunes": ("Each `cfmon prune`: whose bytes went, under which retention; each is in the "
                "custody chain.", {
         "pruned_at": "UTC time of the prune", "pruned_by": "Who ran it",

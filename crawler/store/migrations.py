@@ -581,3 +581,31 @@ def m010_retention(db: Database) -> None:
     ]
     for sql in statements:
         db.execute(sql)
+
+
+@migrations()
+def m011_verified_photos(db: Database) -> None:
+    """Photo matches verified by geometry (matchers.geometry): each listing photo's
+    verified match is kept with the image (``match``, JSON) under the catalog it was
+    checked against (``match_key``: a new reference photo or matcher makes the next
+    crawl fetch and check the photo again); a flag's match records how many keypoints
+    agreed and where in the listing photo the reference was found; reference photos'
+    keypoints are computed once per photo (by its SHA-256) in ``reference_features``."""
+    statements = [
+        "ALTER TABLE images ADD COLUMN match TEXT",
+        "ALTER TABLE images ADD COLUMN match_key TEXT",
+        "ALTER TABLE matches ADD COLUMN image_inliers INTEGER",
+        "ALTER TABLE matches ADD COLUMN image_region TEXT",  # JSON [x0, y0, x1, y1], 0-1
+        """
+        CREATE TABLE reference_features (
+            sha256 TEXT NOT NULL,
+            version TEXT NOT NULL,                    -- matchers.images.FEATURES_VERSION
+            hashes TEXT NOT NULL,                     -- JSON: [kind, variant, phash, dhash]
+            features BLOB NOT NULL,
+            mirrored BLOB NOT NULL,
+            PRIMARY KEY (sha256, version)
+        )
+        """,
+    ]
+    for sql in statements:
+        db.execute(sql)

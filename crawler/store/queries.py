@@ -48,9 +48,16 @@ def _all(db_path: str, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> li
 def hashed_images(db_path: str | None) -> list[sqlite3.Row]:
     """Images an earlier crawl hashed, for conditional requests and reuse."""
     return read_rows(db_path, "SELECT url, sha256, phash, dhash, width, height, etag, "
-                              "last_modified, variants FROM images "
+                              "last_modified, variants, match, match_key FROM images "
                               "WHERE phash IS NOT NULL AND sha256 IS NOT NULL",
                      what="stored image hashes")
+
+
+def reference_features(db_path: str | None, version: str) -> dict[str, sqlite3.Row]:
+    """Reference photos analysed by an earlier crawl, by SHA-256 (this matcher version)."""
+    return {row["sha256"]: row for row in read_rows(
+        db_path, "SELECT sha256, hashes, features, mirrored FROM reference_features "
+                 "WHERE version = ?", (version,), what="reference photos' keypoints")}
 
 
 def counterfeit_photos(db_path: str | None) -> list[sqlite3.Row]:
@@ -108,7 +115,8 @@ def listings_with_photos(db_path: str) -> tuple[list[sqlite3.Row], dict[int, lis
         ).fetchall()
         photos: dict[int, list[sqlite3.Row]] = {}
         for photo in conn.execute(
-                "SELECT DISTINCT c.listing_id, i.url, i.phash, i.dhash, i.variants "
+                "SELECT DISTINCT c.listing_id, i.url, i.phash, i.dhash, i.variants, i.match, "
+                "i.match_key "
                 "FROM captures c JOIN images i ON i.url = c.url "
                 "WHERE c.kind = 'image' AND i.phash IS NOT NULL ORDER BY c.id"):
             photos.setdefault(photo["listing_id"], []).append(photo)

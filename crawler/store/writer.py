@@ -47,7 +47,7 @@ from crawler.store.migrations import migrations
 
 if TYPE_CHECKING:
     from crawler.items import Listing
-    from matchers.images import ImageAnalysis
+    from matchers.images import ImageAnalysis, ReferencePhoto
 
 
 def utcnow() -> str:
@@ -95,6 +95,7 @@ class CatalogPhoto:
     msrp: float | None
     currency: str | None
     analysis: ImageAnalysis
+    reference: ReferencePhoto | None = None  # hash variants and keypoints
 
 
 # Seconds a write waits for the database when another program holds its write lock
@@ -195,6 +196,8 @@ class Store:
     # -- catalog ---------------------------------------------------------------
 
     def sync_catalog(self, photos: Iterable[CatalogPhoto]) -> None:
+        from matchers.images import FEATURES_VERSION  # OpenCV: only where photos are
+
         now = utcnow()
         with self._transaction():
             for photo in photos:
@@ -211,6 +214,15 @@ class Store:
                     [photo.product, photo.path.name, str(photo.path), photo.msrp,
                      photo.currency, photo.analysis.sha256, phash, dhash,
                      photo.analysis.thumbnail, now])
+                ref = photo.reference
+                if ref is not None:
+                    self.db.execute(
+                        """INSERT OR IGNORE INTO reference_features
+                               (sha256, version, hashes, features, mirrored)
+                           VALUES (?, ?, ?, ?, ?)""",
+                        [ref.sha256, FEATURES_VERSION,
+                         json.dumps([[r.kind, r.variant, *r.hashes.hex()] for r in ref.hashes]),
+                         ref.features.to_bytes(), ref.mirrored.to_bytes()])
 
     # -- listings --------------------------------------------------------------
 
@@ -631,8 +643,8 @@ class Store:
                         if c.kind == "image" and c.url == url), {})
         self.db.execute(
             """INSERT INTO images (url, sha256, width, height, phash, dhash, thumbnail,
-                   fetched_at, error, etag, last_modified, variants)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   fetched_at, error, etag, last_modified, variants, match, match_key)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (url) DO UPDATE SET
                    sha256 = excluded.sha256, width = excluded.width,
                    height = excluded.height, phash = excluded.phash, dhash = excluded.dhash,
@@ -641,23 +653,29 @@ class Store:
                    fetched_at = excluded.fetched_at, error = excluded.error,
                    etag = coalesce(excluded.etag, images.etag),
                    last_modified = coalesce(excluded.last_modified, images.last_modified),
-                   variants = coalesce(excluded.variants, images.variants)""",
+                   variants = coalesce(excluded.variants, images.variants),
+                   match = CASE WHEN excluded.match_key IS NOT NULL THEN excluded.match
+                                ELSE images.match END,
+                   match_key = coalesce(excluded.match_key, images.match_key)""",
             [url, analysis.sha256 if analysis else None,
              analysis.width if analysis else None, analysis.height if analysis else None,
              phash, dhash, analysis.thumbnail if analysis else None, now, error,
              (headers.get("ETag") or [None])[0], (headers.get("Last-Modified") or [None])[0],
              json.dumps({k: list(v.hex()) for k, v in analysis.variants.items()})
-             if analysis and analysis.variants else None])
+             if analysis and analysis.variants else None,
+             analysis.match.to_json() if analysis and analysis.match else None,
+             analysis.match_key if analysis else None])
 
     def _write_match(self, listing_id: int, listing: Listing, run_id: int, now: str) -> None:
         match = listing.match
         assert match is not None
         image = match.image_match
+        verified = match.photo_match
         self.db.execute(
             """INSERT INTO matches (listing_id, run_id, score, flagged, product, reasons,
                    signals, image_distance, reference_photo, matched_at, first_flagged_at,
-                   image_url)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ?4 THEN ?10 END, ?11)
+                   image_url, image_inliers, image_region)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ?4 THEN ?10 END, ?11, ?12, ?13)
                ON CONFLICT (listing_id) DO UPDATE SET
                    run_id = excluded.run_id, score = excluded.score,
                    flagged = excluded.flagged, product = excluded.product,
@@ -667,13 +685,18 @@ class Store:
                    matched_at = excluded.matched_at,
                    first_flagged_at = coalesce(matches.first_flagged_at,
                                                excluded.first_flagged_at),
-                   image_url = excluded.image_url""",
+                   image_url = excluded.image_url,
+                   image_inliers = excluded.image_inliers,
+                   image_region = excluded.image_region""",
             [listing_id, run_id, match.score, int(match.flagged), match.product,
              "\n".join(match.reasons),
              json.dumps([{"signal": e.signal, "kind": e.kind, "points": e.points,
                           "reason": e.reason} for e in match.signals]),
              image.distance if image else None,
-             image.reference.photo if image else None, now, listing.matched_image_url])
+             verified.photo if verified else image.reference.photo if image else None, now,
+             listing.matched_image_url, verified.inliers if verified else None,
+             json.dumps([round(v, 4) for v in verified.verification.region])
+             if verified else None])
 
 
 def write_error(path: str, exc: sqlite3.OperationalError, lock_wait: float) -> Exception:
