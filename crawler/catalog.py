@@ -7,6 +7,8 @@ import logging
 from dataclasses import replace
 from functools import lru_cache
 
+import numpy as np
+
 from crawler.config import Config, Product
 from crawler.errors import ConfigError
 from crawler.store.queries import counterfeit_photos, counterfeit_sellers, reference_features
@@ -62,7 +64,8 @@ def _reference_from_row(product: str, name: str, row) -> ReferencePhoto:
     hashes = tuple(Reference(product, name, variant, ImageHashes.from_hex(phash, dhash), kind)
                    for kind, variant, phash, dhash in json.loads(row["hashes"]))
     return ReferencePhoto(product, name, Features.from_bytes(row["features"]),
-                          Features.from_bytes(row["mirrored"]), hashes, row["sha256"])
+                          Features.from_bytes(row["mirrored"]), hashes, row["sha256"],
+                          np.frombuffer(row["tiny"], dtype="<f4").reshape(2, -1))
 
 
 def image_matcher(config: Config, db_path: str | None = None) -> ImageMatcher:

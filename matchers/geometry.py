@@ -44,6 +44,8 @@ MIN_INLIER_SHARE = 0.25  # of the ratio-test matches: unrelated pairs agree by c
 # the listing photo is aligned to it (two products shot alike agree on a silhouette or
 # a wheel; a copy agrees nearly everywhere it is not covered). Chosen on the tuning half.
 MIN_AGREEMENT = 0.5
+STRONG_AGREEMENT = 0.7
+CONFIRM_INLIERS = 28
 MIN_COLOUR = 0.6  # share of coloured pixels keeping their hue
 GREY_AGREEMENT = 0.9  # a black-and-white copy of a colour photo
 
@@ -136,21 +138,22 @@ class Verification:
     grey: bool = False  # a black-and-white copy of a colour photo
 
     def describe(self, mirrored: bool = False) -> str:
-        """The edit in a reviewer's words: "cropped to 78%, rotated 6°, inside a larger picture"."""
+        """The edit in a reviewer's words: "cropped to 78% of its area, rotated 6°,
+        inside a larger picture"."""
         parts = []
         if mirrored:
             parts.append("mirrored")
         if self.grey:
             parts.append("in black and white")
         if self.visible < 0.93:
-            parts.append(f"cropped to {self.visible:.0%}")
+            parts.append(f"cropped to {self.visible:.0%} of its area")
         if abs(self.rotation) >= 2:
             parts.append(f"rotated {abs(self.rotation):.0f}°")
         if self.perspective >= 0.04:
             parts.append("seen in perspective")
-        if self.fills < 0.7:
+        if self.fills < 0.85:
             parts.append("inside a larger picture")
-        return ", ".join(parts) if parts else "as it is"
+        return ", ".join(parts) if parts else "unedited"
 
 
 def _outline(homography: np.ndarray, ref: Features) -> np.ndarray:
@@ -310,6 +313,10 @@ def verify(query: Features, ref: Features, min_inliers: int = MIN_INLIERS) -> Ve
     if colour == "changed":
         return None
     if agreement < (GREY_AGREEMENT if colour == "grey" else MIN_AGREEMENT):
+        return None
+    # Two instruments of one maker agree on their wood and their scroll: between half
+    # and most of the blocks. Below STRONG_AGREEMENT, many keypoints must agree too.
+    if agreement < STRONG_AGREEMENT and inliers < CONFIRM_INLIERS:
         return None
     # Inliers must spread over the reference, not sit on one small patch (a logo, a
     # caption in the same font), or one detail would stand for the whole photo.

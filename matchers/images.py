@@ -39,10 +39,12 @@ from PIL import Image, ImageChops, ImageOps
 
 from matchers.geometry import (
     CHROMA,
+    CONFIRM_INLIERS,
     MIN_AGREEMENT,
     MIN_INLIERS,
     N_FEATURES,
     SMALL,
+    STRONG_AGREEMENT,
     WORKING_SIZE,
     Features,
     Verification,
@@ -89,6 +91,7 @@ class ImageAnalysis:
     # Keypoints for geometric verification; None for an image hashed by an earlier
     # crawl (its verified match is stored instead).
     features: Features | None = None
+    tiny: np.ndarray | None = None  # see tiny()
     # Parts of the photo that look like a photo of their own (a product photo inside a
     # screenshot, under a meme caption), each with its hashes and keypoints.
     parts: tuple[Part, ...] = ()
@@ -103,6 +106,7 @@ class Part:
     box: tuple[float, float, float, float]  # shares of the photo's width and height
     variants: dict[str, ImageHashes]
     features: Features
+    tiny: np.ndarray  # see tiny()
 
 
 def _to_int(value: imagehash.ImageHash) -> int:
@@ -217,38 +221,72 @@ def regions(image: Image.Image) -> Iterator[Image.Image]:
 
 
 def photo_parts(image: Image.Image, limit: int = 3) -> list[tuple[int, int, int, int]]:
-    """Boxes of the regions that look photographic inside a larger picture, largest
-    first.
+    """Boxes of the regions that may be a photo of their own inside a larger picture
+    (a product photo in a screenshot, under a meme caption), largest first.
 
-    Interface drawings, text and flat backgrounds change brightness in a few sharp
-    steps; a photograph changes it softly almost everywhere. Blocks of 8x8 pixels (of
-    the picture at 480 px) where most steps are soft are joined into connected regions
-    (OpenCV's connected components), and the regions that are neither tiny nor nearly
-    the whole picture are returned, in the picture's pixels.
+    Two cues, on the picture at 480 px:
+    - frames: closed contours (Canny edges, OpenCV's findContours) that are nearly
+      rectangles, as a photo pasted into a page or a post is;
+    - texture: a photograph changes brightness softly almost everywhere, where
+      interface drawings, text and flat backgrounds change it in a few sharp steps;
+      blocks of 8x8 pixels where most steps are soft are joined into connected regions
+      (a product cut out on white is found this way, having no frame).
+    Regions that are tiny or nearly the whole picture are left out.
     """
     scale = 480 / max(image.size)
     small = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
                          Image.BILINEAR)
-    grey = np.asarray(small.convert("L")).astype(np.int16)
-    steps = np.maximum(np.abs(np.diff(grey, axis=1))[:-1, :], np.abs(np.diff(grey, axis=0))[:, :-1])
+    grey = np.asarray(small.convert("L"))
+    height, width = grey.shape
+    if height < 32 or width < 32:
+        return []
+    boxes: list[tuple[int, tuple[int, int, int, int]]] = []
+
+    def keep(x: int, y: int, w: int, h: int) -> None:
+        # A plain box (a letterbox bar, a button) is no photo: it must hold detail.
+        if w >= 24 and h >= 24 and 0.005 * width * height <= w * h <= 0.85 * width * height \
+                and 0.25 <= w / h <= 4 \
+                and grey[y + h // 6:y + h - h // 6, x + w // 6:x + w - w // 6].std() >= 12:
+            boxes.append((w * h, (x, y, x + w, y + h)))
+
+    edges = cv2.dilate(cv2.Canny(grey, 40, 120), np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if cv2.contourArea(contour) >= 0.85 * w * h:
+            keep(x, y, w, h)
+
+    steps = np.maximum(np.abs(np.diff(grey.astype(np.int16), axis=1))[:-1, :],
+                       np.abs(np.diff(grey.astype(np.int16), axis=0))[:, :-1])
     soft = ((steps >= 2) & (steps <= 40)).astype(np.float32)
     block = 8
     bh, bw = soft.shape[0] // block, soft.shape[1] // block
-    if bh < 4 or bw < 4:
-        return []
     share = soft[:bh * block, :bw * block].reshape(bh, block, bw, block).mean(axis=(1, 3))
     mask = cv2.morphologyEx((share >= 0.35).astype(np.uint8), cv2.MORPH_CLOSE,
                             np.ones((3, 3), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    boxes = []
-    for x, y, w, h, area in stats[1:count]:
-        if w < 4 or h < 4 or not 0.02 * bw * bh <= w * h <= 0.85 * bw * bh:
-            continue
-        boxes.append((int(area), (int(x * block / scale), int(y * block / scale),
-                                  min(image.width, int((x + w) * block / scale)),
-                                  min(image.height, int((y + h) * block / scale)))))
-    boxes.sort(reverse=True)
-    return [box for _, box in boxes[:limit]]
+    for x, y, w, h, _area in stats[1:count]:
+        keep(int(x * block), int(y * block), int(w * block), int(h * block))
+
+    # Largest first, without near-duplicates (a frame found twice, inside and outside
+    # its edge line).
+    chosen: list[tuple[int, int, int, int]] = []
+    for _, box in sorted(boxes, reverse=True):
+        if all(_overlap(box, other) < 0.8 for other in chosen):
+            chosen.append(box)
+        if len(chosen) == limit:
+            break
+    return [(int(x0 / scale), int(y0 / scale), min(image.width, int(x1 / scale)),
+             min(image.height, int(y1 / scale))) for x0, y0, x1, y1 in chosen]
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two boxes."""
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
 
 
 PART_SIZE = 360  # parts smaller than this are enlarged for their keypoints
@@ -266,7 +304,22 @@ def analyse_part(image: Image.Image, box: tuple[int, int, int, int]) -> Part:
         crop = crop.resize((round(crop.width * factor), round(crop.height * factor)),
                            Image.BICUBIC)
     return Part((x0 / image.width, y0 / image.height, x1 / image.width, y1 / image.height),
-                query_variants(crop), features(crop))
+                query_variants(crop), features(crop), tiny(crop))
+
+
+TINY = 12  # pixels a side
+
+
+def tiny(image: Image.Image) -> np.ndarray:
+    """The photo without its plain margin, as a 12x12 colour image: a unit vector of its
+    deviations from its own mean ("tiny images", Torralba, Fergus and Freeman, PAMI
+    2008). Close vectors (by dot product) propose candidates that the grey hashes miss:
+    a product cut out of a larger picture keeps its colours and their layout."""
+    pixels = np.asarray(trim_borders(image).resize((TINY, TINY), Image.BOX),
+                        dtype=np.float32).ravel()
+    pixels -= pixels.mean()
+    norm = float(np.linalg.norm(pixels))
+    return pixels / norm if norm else pixels
 
 
 def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnalysis:
@@ -283,6 +336,7 @@ def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnal
         variants=variants,
         regions=tuple(hash_decoded(r) for r in regions(image)),
         features=features(image),
+        tiny=tiny(image),
         parts=tuple(analyse_part(image, box) for box in photo_parts(image)),
     )
 
@@ -334,11 +388,16 @@ _QUERY_KIND = {"full": "full", "trimmed": "full", "center": "center"}
 
 
 def reference_variants(product: str, name: str, base: Image.Image) -> list[Reference]:
-    """A reference photo's hashes: as it is and mirrored, each whole, cut at five
-    anchors, its centre and its centre tilted."""
+    """A reference photo's hashes: as it is and mirrored, each whole, without its plain
+    margin, cut at five anchors, its centre and its centre tilted."""
     references = []
     for variant, image in (("original", base), ("mirrored", ImageOps.mirror(base))):
         references.append(Reference(product, name, variant, hash_decoded(image)))
+        # The product without its plain margin: what a listing shows when it cuts the
+        # product out, and what a part of a larger picture found around it holds.
+        trimmed = trim_borders(image)
+        if trimmed.size != image.size:
+            references.append(Reference(product, name, variant, hash_decoded(trimmed)))
         for crop in crops(image):
             references.append(Reference(product, name, variant, hash_decoded(crop)))
         references.append(Reference(product, name, variant, hash_decoded(center(image)), "center"))
@@ -405,7 +464,7 @@ class ReferenceIndex:
 
 # Changes whenever keypoints or reference hashes would come out differently: cached
 # reference analyses of another version are computed again.
-FEATURES_VERSION = f"orb{N_FEATURES}-{WORKING_SIZE}-grey{SMALL}-colour{CHROMA}-1"
+FEATURES_VERSION = f"orb{N_FEATURES}-{WORKING_SIZE}-grey{SMALL}-colour{CHROMA}-3"
 
 
 @dataclass(frozen=True, eq=False)  # arrays: equal only to itself
@@ -419,13 +478,17 @@ class ReferencePhoto:
     mirrored: Features
     hashes: tuple[Reference, ...] = ()
     sha256: str = ""
+    tiny: np.ndarray = field(default_factory=lambda: np.zeros((2, 3 * TINY * TINY),
+                                                              np.float32))  # and mirrored
 
 
 def analyse_reference(product: str, name: str, data: bytes) -> ReferencePhoto:
     image = decode(data, max_pixels=None)
-    return ReferencePhoto(product, name, features(image), features(ImageOps.mirror(image)),
+    mirrored = ImageOps.mirror(image)
+    return ReferencePhoto(product, name, features(image), features(mirrored),
                           tuple(reference_variants(product, name, image)),
-                          hashlib.sha256(data).hexdigest())
+                          hashlib.sha256(data).hexdigest(),
+                          np.stack([tiny(image), tiny(mirrored)]))
 
 
 @dataclass(frozen=True)
@@ -463,6 +526,7 @@ class PhotoMatch:
 
 CANDIDATES = 6  # reference photos verified per listing photo, closest hashes first
 PART_CANDIDATES = 3  # and per part of it
+COLOUR_CANDIDATES = 3  # and the closest by colour layout, if not among those
 
 
 def _within(result: Verification, box: tuple[float, float, float, float]) -> Verification:
@@ -489,9 +553,12 @@ class ImageMatcher:
             refs = [self.index.references[int(i)] for i in positions]
             self._photo_of[kind] = np.array(
                 [key.get((r.product, r.photo), -1) for r in refs], dtype=np.int64)
+        self._tiny = (np.stack([p.tiny for p in self.photos]) if self.photos
+                      else np.zeros((0, 2, 3 * TINY * TINY), np.float32))
         # What a stored match was checked against: the same key, the same answer.
         digest = hashlib.sha256(f"{FEATURES_VERSION} {MIN_INLIERS} {MIN_AGREEMENT} "
-                                f"{CANDIDATES} {PART_CANDIDATES}".encode())
+                                f"{STRONG_AGREEMENT} {CONFIRM_INLIERS} {CANDIDATES} "
+                                f"{PART_CANDIDATES} {COLOUR_CANDIDATES}".encode())
         for p in sorted(self.photos, key=lambda p: (p.product, p.photo)):
             digest.update(f"\n{p.product}\t{p.photo}\t{p.sha256}".encode())
         self.key = digest.hexdigest()[:16]
@@ -500,9 +567,10 @@ class ImageMatcher:
         return len(self.photos)
 
     def candidates(self, variants: dict[str, ImageHashes], regions: Sequence[ImageHashes] = (),
-                   k: int = CANDIDATES) -> list[int]:
-        """Reference photos (positions in ``photos``) by their closest hash to any of the
-        listing photo's variants or regions, best first."""
+                   k: int = CANDIDATES, colours: np.ndarray | None = None) -> list[int]:
+        """Reference photos (positions in ``photos``): the ``k`` whose hashes come closest
+        to any of the listing photo's variants or regions, then the COLOUR_CANDIDATES
+        whose tiny colour images (``colours``) are closest, best first."""
         if not self.photos:
             return []
         best = np.full(len(self.photos), 10**6, dtype=np.int64)
@@ -522,8 +590,13 @@ class ImageMatcher:
             owners = self._photo_of[kind]
             known = owners >= 0
             np.minimum.at(best, owners[known], scores[known])
-        order = np.argsort(best, kind="stable")[:k]
-        return [int(i) for i in order if best[i] < 10**6]
+        order = [int(i) for i in np.argsort(best, kind="stable")[:k] if best[i] < 10**6]
+        if colours is not None and len(colours):
+            similarity = (self._tiny @ colours).max(axis=1)  # as it is or mirrored
+            for i in np.argsort(-similarity, kind="stable")[:COLOUR_CANDIDATES]:
+                if int(i) not in order:
+                    order.append(int(i))
+        return order
 
     def verify(self, analysis: ImageAnalysis, k: int = CANDIDATES,
                min_inliers: int = MIN_INLIERS) -> list[PhotoMatch]:
@@ -533,9 +606,10 @@ class ImageMatcher:
         if analysis.features is None:
             return []
         found: dict[tuple[str, str], PhotoMatch] = {}
-        searches = [(None, analysis.features, self.candidates(analysis.variants,
-                                                              analysis.regions, k))]
-        searches += [(part, part.features, self.candidates(part.variants, (), PART_CANDIDATES))
+        searches = [(None, analysis.features, self.candidates(
+            analysis.variants, analysis.regions, k, analysis.tiny))]
+        searches += [(part, part.features, self.candidates(part.variants, (), PART_CANDIDATES,
+                                                           part.tiny))
                      for part in analysis.parts]
         for part, query, candidates in searches:
             for i in candidates:

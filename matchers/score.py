@@ -188,7 +188,7 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     image: ImageMatch | None = None
     if verified is not None:
         # A copy that changed nothing the geometry can see is the official photo itself.
-        exact = verified.describe() == "as it is" and verified.verification.agreement >= 0.9
+        exact = verified.describe() == "unedited" and verified.verification.agreement >= 0.9
         signals.append(Signal("image", "relevance", w["image_exact"] if exact else w["image_near"],
                               f"image: {verified.reason()} ({verified.product})"))
     else:

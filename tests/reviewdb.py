@@ -10,7 +10,15 @@ from pathlib import Path
 from crawler.evidence import Capture
 from crawler.items import Listing
 from crawler.store.writer import CatalogPhoto, Store
-from matchers.images import ImageAnalysis, ImageHashes, ImageMatch, Reference, analyse_image
+from matchers.geometry import Verification
+from matchers.images import (
+    ImageAnalysis,
+    ImageHashes,
+    ImageMatch,
+    PhotoMatch,
+    Reference,
+    analyse_image,
+)
 from matchers.score import MatchResult, Signal
 from tests.conftest import DEMO
 
@@ -65,8 +73,13 @@ def listing(n: int, flag_every: int, photos: list[tuple[bytes, ImageAnalysis]]) 
     signals = (Signal("vocabulary", "suspicion", 40, "title contains 'replica', 'aaa'"),
                Signal("price", "suspicion", 40, f"price {price} USD is 20% of MSRP "
                                                 f"{msrp:.2f} USD")) if flag else ()
+    # Some listing photos hold the reference photo in a part of them (a screenshot).
+    inside = PhotoMatch(name, photo, Verification(
+        inliers=120, matches=150, region=(0.25, 0.2, 0.75, 0.8), visible=1.0, fills=0.3,
+        rotation=0.0, scale=0.5, perspective=0.0, agreement=1.0)) if n % 7 == 0 else None
     item.match = MatchResult(score=score_of(n, flag_every), flagged=flag, product=name,
                              signals=signals,
                              image_match=ImageMatch(Reference(name, photo, "original",
-                                                              ImageHashes(0, 0)), 2, 1))
+                                                              ImageHashes(0, 0)), 2, 1),
+                             photo_match=inside)
     return item

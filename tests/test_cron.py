@@ -506,7 +506,7 @@ def test_a_stolen_photo_shown_second_is_matched_and_shown_to_the_reviewer(tmp_pa
         SELECT q.reasons, m.image_url, q.listing_image = i.thumbnail
         FROM review_queue q JOIN matches m ON m.listing_id = q.listing_id
         JOIN images i ON i.url = m.image_url""")
-    assert "from reference photo trail-30.jpg" in reasons
+    assert "agree with reference photo trail-30.jpg" in reasons
     assert matched.endswith("/market/img/official.jpg") and shown == 1
     assert query(db, "SELECT image_url FROM listings")[0][0].endswith("/market/img/other.jpg")
     assert query(db, "SELECT count(*) FROM captures WHERE kind = 'image'") == [(2,)]

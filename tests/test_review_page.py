@@ -5,6 +5,7 @@ the custody chain. tests/test_browser.py drives the same page in Chromium."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import sqlite3
 from pathlib import Path
@@ -86,6 +87,24 @@ def test_cards_come_highest_score_first_with_both_photos(db: Path, flagged: list
     assert re.search(r"on \w+:\s+\d+ flagged, 0 confirmed counterfeit, 0 taken down", card)
     assert "page as captured" in card and "full row" in card
     assert "Deciding as <strong>ana</strong>" in page
+
+
+def test_where_the_reference_photo_was_found_is_outlined(db: Path) -> None:
+    from PIL import Image
+
+    reviewer = Reviewer(serve(db, reviewer="ana"))
+    page = reviewer.open()
+    found = re.search(r'src="(/-/review/photo/match/(\d+))"', page)
+    assert found, "no card shows a matched region"
+    ((region,),) = db_rows(db, "SELECT image_region FROM matches WHERE listing_id = ?",
+                           (int(found.group(2)),))
+    assert region == "[0.25, 0.2, 0.75, 0.8]"
+    response = reviewer.get(found.group(1))
+    assert response.headers["content-type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(response.content)).convert("RGB")
+    w, h = image.size
+    r, g, b = image.getpixel((int(w * 0.25) + 1, h // 2))  # on the outline's left side
+    assert r > 180 and g < 90 and b > 90, (r, g, b)
 
 
 def test_photos_and_captured_pages_are_served_safely(db: Path, flagged: list[int]) -> None:

@@ -12,6 +12,8 @@ chain, under the database's verdict rules, so the page can do nothing that
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -19,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from datasette.utils.asgi import Response
+from PIL import Image, ImageDraw
 
 from crawler.errors import (
     CfmonError,
@@ -91,7 +94,7 @@ class Filters:
 CARDS_SQL = """
 SELECT q.listing_id, q.score, q.title, q.price, q.currency, q.seller,
        q.reasons, q.site, q.product, q.first_seen, q.url, l.last_seen, l.gone_at,
-       m.reference_photo, c.msrp, c.currency AS msrp_currency,
+       m.reference_photo, m.image_region, c.msrp, c.currency AS msrp_currency,
        CASE WHEN c.thumbnail IS NOT NULL THEN c.id END AS reference_id,
        (SELECT i.id FROM images i WHERE i.url = coalesce(m.image_url, l.image_url)
           AND i.thumbnail IS NOT NULL) AS image_id,
@@ -251,6 +254,39 @@ async def photo(datasette: Any, request: Any) -> Response:
                              "Cache-Control": "private, max-age=3600"})
 
 
+async def match_photo(datasette: Any, request: Any) -> Response:
+    """A flagged listing's photo with the region where the reference photo was found
+    outlined (the screenshot or meme it sits in stays visible around it)."""
+    row = (await _database(datasette).execute(
+        "SELECT i.thumbnail, m.image_region FROM matches m "
+        "JOIN listings l ON l.id = m.listing_id "
+        "JOIN images i ON i.url = coalesce(m.image_url, l.image_url) WHERE m.listing_id = ?",
+        [int(request.url_vars["id"])])).first()
+    if row is None or not row[0]:
+        return Response.text("no such photo", status=404)
+    data = await asyncio.get_running_loop().run_in_executor(
+        None, outline, bytes(row[0]), row[1])
+    return Response(data, content_type="image/jpeg",
+                    headers={"X-Content-Type-Options": "nosniff",
+                             "Cache-Control": "private, max-age=3600"})
+
+
+def outline(thumbnail: bytes, region: str | None) -> bytes:
+    """The thumbnail with ``region`` (JSON [x0, y0, x1, y1], shares) drawn on it."""
+    try:
+        x0, y0, x1, y1 = (min(1.0, max(0.0, float(v))) for v in json.loads(region or ""))
+    except (ValueError, TypeError):
+        return thumbnail
+    image = Image.open(io.BytesIO(thumbnail)).convert("RGB")
+    w, h = image.size
+    width = max(2, round(min(w, h) / 80))
+    ImageDraw.Draw(image).rectangle([x0 * w, y0 * h, x1 * w - 1, y1 * h - 1],
+                                    outline=(255, 0, 140), width=width)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
 async def capture(datasette: Any, request: Any) -> Response:
     """A captured page, as the crawl received it, inside a sandbox."""
     db = _database(datasette)
@@ -393,6 +429,7 @@ ROUTES = [
     (rf"^{PATH}/verdict$", verdict),
     (rf"^{PATH}/undo$", undo),
     (rf"^{PATH}/photo/(?P<kind>listing|reference)/(?P<id>\d+)$", _viewable(photo)),
+    (rf"^{PATH}/photo/match/(?P<id>\d+)$", _viewable(match_photo)),
     (rf"^{PATH}/capture/(?P<id>\d+)$", _viewable(capture)),
     (rf"^{PATH}/static/(?P<name>[a-z.]+)$", static),
 ]

@@ -603,6 +603,7 @@ def m011_verified_photos(db: Database) -> None:
             hashes TEXT NOT NULL,                     -- JSON: [kind, variant, phash, dhash]
             features BLOB NOT NULL,
             mirrored BLOB NOT NULL,
+            tiny BLOB NOT NULL,                       -- float32 [2, 432]: as is, mirrored
             PRIMARY KEY (sha256, version)
         )
         """,

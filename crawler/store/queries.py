@@ -56,7 +56,7 @@ def hashed_images(db_path: str | None) -> list[sqlite3.Row]:
 def reference_features(db_path: str | None, version: str) -> dict[str, sqlite3.Row]:
     """Reference photos analysed by an earlier crawl, by SHA-256 (this matcher version)."""
     return {row["sha256"]: row for row in read_rows(
-        db_path, "SELECT sha256, hashes, features, mirrored FROM reference_features "
+        db_path, "SELECT sha256, hashes, features, mirrored, tiny FROM reference_features "
                  "WHERE version = ?", (version,), what="reference photos' keypoints")}
 
 

@@ -218,11 +218,12 @@ class Store:
                 if ref is not None:
                     self.db.execute(
                         """INSERT OR IGNORE INTO reference_features
-                               (sha256, version, hashes, features, mirrored)
-                           VALUES (?, ?, ?, ?, ?)""",
+                               (sha256, version, hashes, features, mirrored, tiny)
+                           VALUES (?, ?, ?, ?, ?, ?)""",
                         [ref.sha256, FEATURES_VERSION,
                          json.dumps([[r.kind, r.variant, *r.hashes.hex()] for r in ref.hashes]),
-                         ref.features.to_bytes(), ref.mirrored.to_bytes()])
+                         ref.features.to_bytes(), ref.mirrored.to_bytes(),
+                         ref.tiny.astype("<f4").tobytes()])
 
     # -- listings --------------------------------------------------------------
 
