@@ -57,8 +57,9 @@ class Product:
 class Matching:
     threshold: int = 50
     # pHash + dHash distance (bits of 128, best variant pair) at or below which a
-    # listing photo counts as a copy of a reference photo.
-    image_score: int = 28
+    # listing photo is the photo of a listing a reviewer confirmed counterfeit (a
+    # re-listing). Reference photos are not matched by distance: by keypoints.
+    image_score: int = 12
     vocabulary: tuple[str, ...] = ()
     # Value of one unit of each currency in one common unit, for comparing prices
     # with an MSRP in another currency.

@@ -153,7 +153,7 @@ class Verification:
             parts.append("seen in perspective")
         if self.fills < 0.85:
             parts.append("inside a larger picture")
-        return ", ".join(parts) if parts else "unedited"
+        return ", ".join(parts) if parts else "the whole photo"
 
 
 def _outline(homography: np.ndarray, ref: Features) -> np.ndarray:

@@ -48,8 +48,8 @@ from matchers.text import (
 RELEVANCE_CAP = 40
 SUSPICION_CAP = 60
 WEIGHTS = {
-    "image_exact": 40,  # pHash+dHash <= 8 bits: the official photo itself, resized
-    "image_near": 35,  # <= the configured image_score
+    "image_exact": 40,  # the official photo itself, resized at most (or within 8 bits)
+    "image_near": 35,  # a copy cut, turned, framed or mirrored (or a re-listing)
     "brand": 25,
     "product": 15,
     "price_35": 40,
@@ -86,7 +86,7 @@ class Catalog:
     authorized_sellers: tuple[str, ...] = ()
     vocabulary: tuple[str, ...] = ()
     threshold: int = 50
-    image_score: int = 28
+    image_score: int = 12  # bits to a confirmed counterfeit's photo (crawler.config)
     exchange_rates: dict[str, float] = field(default_factory=dict)
     # Rates for currencies the config does not price (the ECB's), with their date.
     reference_rates: RateTable | None = None
@@ -187,8 +187,8 @@ def score_listing(facts: ListingFacts, catalog: Catalog) -> MatchResult:
     photo, verified = _best_verified(facts.photo_matches)
     image: ImageMatch | None = None
     if verified is not None:
-        # A copy that changed nothing the geometry can see is the official photo itself.
-        exact = verified.describe() == "unedited" and verified.verification.agreement >= 0.9
+        # A copy not cut, turned or framed is the official photo itself (resized at most).
+        exact = verified.describe() == "the whole photo" and verified.verification.agreement >= 0.9
         signals.append(Signal("image", "relevance", w["image_exact"] if exact else w["image_near"],
                               f"image: {verified.reason()} ({verified.product})"))
     else:
