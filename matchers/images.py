@@ -85,9 +85,6 @@ class ImageAnalysis:
     thumbnail: bytes  # JPEG, at most THUMBNAIL_MAX_BYTES
     # Query variants: "full", and when they differ "trimmed" and "center".
     variants: dict[str, ImageHashes] = field(default_factory=dict)
-    # Hashes of regions of the photo (a copy inside a screenshot or under a caption),
-    # compared with the references' crops to propose candidates.
-    regions: tuple[ImageHashes, ...] = ()
     # Keypoints for geometric verification; None for an image hashed by an earlier
     # crawl (its verified match is stored instead).
     features: Features | None = None
@@ -201,25 +198,6 @@ def query_variants(image: Image.Image) -> dict[str, ImageHashes]:
     return variants
 
 
-# Regions hashed to propose candidates for a copy inside a larger picture: windows of
-# these shares of the photo's width and height, at the corners, edges and centre.
-REGION_SHARES = (0.75, 0.55)
-
-
-def regions(image: Image.Image) -> Iterator[Image.Image]:
-    w, h = image.size
-    for share in REGION_SHARES:
-        cw, ch = int(w * share), int(h * share)
-        for x in (0, (w - cw) // 2, w - cw):
-            for y in (0, (h - ch) // 2, h - ch):
-                yield image.crop((x, y, x + cw, y + ch))
-    # Bands: a photo under (or above) a caption bar keeps the full width.
-    for share in (0.8, 0.65):
-        ch = int(h * share)
-        yield image.crop((0, h - ch, w, h))
-        yield image.crop((0, 0, w, ch))
-
-
 def photo_parts(image: Image.Image, limit: int = 3) -> list[tuple[int, int, int, int]]:
     """Boxes of the regions that may be a photo of their own inside a larger picture
     (a product photo in a screenshot, under a meme caption), largest first.
@@ -323,8 +301,8 @@ def tiny(image: Image.Image) -> np.ndarray:
 
 
 def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnalysis:
-    """Hash (with variants and regions), keypoints and thumbnail of image bytes from a
-    single decode."""
+    """Hashes (with variants), keypoints, parts and thumbnail of image bytes from a single
+    decode."""
     image = decode(data, max_pixels)
     variants = query_variants(image)
     return ImageAnalysis(
@@ -334,7 +312,6 @@ def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnal
         hashes=variants["full"],
         thumbnail=make_thumbnail(image),
         variants=variants,
-        regions=tuple(hash_decoded(r) for r in regions(image)),
         features=features(image),
         tiny=tiny(image),
         parts=tuple(analyse_part(image, box) for box in photo_parts(image)),
@@ -566,18 +543,17 @@ class ImageMatcher:
     def __len__(self) -> int:
         return len(self.photos)
 
-    def candidates(self, variants: dict[str, ImageHashes], regions: Sequence[ImageHashes] = (),
-                   k: int = CANDIDATES, colours: np.ndarray | None = None) -> list[int]:
+    def candidates(self, variants: dict[str, ImageHashes], k: int = CANDIDATES,
+                   colours: np.ndarray | None = None) -> list[int]:
         """Reference photos (positions in ``photos``): the ``k`` whose hashes come closest
-        to any of the listing photo's variants or regions, then the COLOUR_CANDIDATES
-        whose tiny colour images (``colours``) are closest, best first."""
+        to any of the listing photo's variants, then the COLOUR_CANDIDATES whose tiny
+        colour images (``colours``) are closest, best first."""
         if not self.photos:
             return []
         best = np.full(len(self.photos), 10**6, dtype=np.int64)
         by_kind: dict[str, list[ImageHashes]] = {}
         for name, hashes in variants.items():
             by_kind.setdefault(_QUERY_KIND.get(name, "full"), []).append(hashes)
-        by_kind.setdefault("full", []).extend(regions)
         for kind, hashes in by_kind.items():
             arrays = self.index._by_kind.get(kind)
             if arrays is None or not hashes:
@@ -606,9 +582,9 @@ class ImageMatcher:
         if analysis.features is None:
             return []
         found: dict[tuple[str, str], PhotoMatch] = {}
-        searches = [(None, analysis.features, self.candidates(
-            analysis.variants, analysis.regions, k, analysis.tiny))]
-        searches += [(part, part.features, self.candidates(part.variants, (), PART_CANDIDATES,
+        searches = [(None, analysis.features, self.candidates(analysis.variants, k,
+                                                              analysis.tiny))]
+        searches += [(part, part.features, self.candidates(part.variants, PART_CANDIDATES,
                                                            part.tiny))
                      for part in analysis.parts]
         for part, query, candidates in searches:
