@@ -4,8 +4,9 @@
 
 Serves fixtures/eval/site on 127.0.0.1, crawls it with fixtures/eval/monitor.toml
 through the real `cfmon crawl`, then prints `cfmon evaluate` against
-fixtures/eval/labels.json (155 listings: every edit and disguise of issue 3, genuine
-listings by authorized sellers and resellers, hard negatives).
+fixtures/eval/labels.json (197 listings: every edit and disguise of issue 3, genuine
+listings by authorized sellers and resellers, hard negatives, listings only their photo
+gives away and look-alikes shot in the same studio).
 """
 
 from __future__ import annotations

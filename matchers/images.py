@@ -526,16 +526,19 @@ class ImageMatcher:
         key = {(p.product, p.photo): i for i, p in enumerate(self.photos)}
         # Per kind: each reference variant's photo, to take the best variant per photo.
         self._photo_of: dict[str, np.ndarray] = {}
+        self._mirrored_of: dict[str, np.ndarray] = {}
         for kind, (positions, _, _) in self.index._by_kind.items():
             refs = [self.index.references[int(i)] for i in positions]
             self._photo_of[kind] = np.array(
                 [key.get((r.product, r.photo), -1) for r in refs], dtype=np.int64)
+            self._mirrored_of[kind] = np.array([r.variant == "mirrored" for r in refs],
+                                               dtype=np.int64)
         self._tiny = (np.stack([p.tiny for p in self.photos]) if self.photos
                       else np.zeros((0, 2, 3 * TINY * TINY), np.float32))
         # What a stored match was checked against: the same key, the same answer.
         digest = hashlib.sha256(f"{FEATURES_VERSION} {MIN_INLIERS} {MIN_AGREEMENT} "
                                 f"{STRONG_AGREEMENT} {CONFIRM_INLIERS} {CANDIDATES} "
-                                f"{PART_CANDIDATES} {COLOUR_CANDIDATES}".encode())
+                                f"{PART_CANDIDATES} {COLOUR_CANDIDATES} 2".encode())
         for p in sorted(self.photos, key=lambda p: (p.product, p.photo)):
             digest.update(f"\n{p.product}\t{p.photo}\t{p.sha256}".encode())
         self.key = digest.hexdigest()[:16]
@@ -544,13 +547,15 @@ class ImageMatcher:
         return len(self.photos)
 
     def candidates(self, variants: dict[str, ImageHashes], k: int = CANDIDATES,
-                   colours: np.ndarray | None = None) -> list[int]:
-        """Reference photos (positions in ``photos``): the ``k`` whose hashes come closest
-        to any of the listing photo's variants, then the COLOUR_CANDIDATES whose tiny
-        colour images (``colours``) are closest, best first."""
+                   colours: np.ndarray | None = None) -> list[tuple[int, bool]]:
+        """(reference photo, mirrored) pairs to verify: the ``k`` photos whose hashes come
+        closest to any of the listing photo's variants, then the COLOUR_CANDIDATES
+        whose tiny colour images (``colours``) are closest, best first; each in the
+        orientation (as it is, mirrored) that came closer, or both when they tie."""
         if not self.photos:
             return []
-        best = np.full(len(self.photos), 10**6, dtype=np.int64)
+        # Best score per photo, as it is (0) and mirrored (1).
+        best = np.full((2, len(self.photos)), 10**6, dtype=np.int64)
         by_kind: dict[str, list[ImageHashes]] = {}
         for name, hashes in variants.items():
             by_kind.setdefault(_QUERY_KIND.get(name, "full"), []).append(hashes)
@@ -563,15 +568,24 @@ class ImageMatcher:
             qd = np.array([h.dhash for h in hashes], dtype=np.uint64)[:, None]
             scores = (np.bitwise_count(phashes[None, :] ^ qp).astype(np.int64)
                       + np.bitwise_count(dhashes[None, :] ^ qd)).min(axis=0)
-            owners = self._photo_of[kind]
+            owners, mirrored = self._photo_of[kind], self._mirrored_of[kind]
             known = owners >= 0
-            np.minimum.at(best, owners[known], scores[known])
-        order = [int(i) for i in np.argsort(best, kind="stable")[:k] if best[i] < 10**6]
+            np.minimum.at(best, (mirrored[known], owners[known]), scores[known])
+        overall = best.min(axis=0)
+        order: list[tuple[int, bool]] = []
+        for i in np.argsort(overall, kind="stable")[:k]:
+            if overall[i] >= 10**6:
+                break
+            # Within 4 bits the hashes cannot tell the orientation (a symmetric product).
+            for flip in (False, True):
+                if best[int(flip), i] <= overall[i] + 4:
+                    order.append((int(i), flip))
         if colours is not None and len(colours):
-            similarity = (self._tiny @ colours).max(axis=1)  # as it is or mirrored
-            for i in np.argsort(-similarity, kind="stable")[:COLOUR_CANDIDATES]:
-                if int(i) not in order:
-                    order.append(int(i))
+            similarity = self._tiny @ colours  # (photos, 2): as it is, mirrored
+            for i in np.argsort(-similarity.max(axis=1), kind="stable")[:COLOUR_CANDIDATES]:
+                flip = bool(similarity[i, 1] > similarity[i, 0])
+                if (int(i), flip) not in order:
+                    order.append((int(i), flip))
         return order
 
     def verify(self, analysis: ImageAnalysis, k: int = CANDIDATES,
@@ -588,18 +602,18 @@ class ImageMatcher:
                                                            part.tiny))
                      for part in analysis.parts]
         for part, query, candidates in searches:
-            for i in candidates:
+            for i, mirrored in candidates:
                 photo = self.photos[i]
-                for mirrored, ref in ((False, photo.features), (True, photo.mirrored)):
-                    result = verify(query, ref, min_inliers)
-                    if result is None:
-                        continue
-                    if part is not None:
-                        result = _within(result, part.box)
-                    match = PhotoMatch(photo.product, photo.photo, result, mirrored)
-                    key = (photo.product, photo.photo)
-                    if key not in found or found[key].inliers < match.inliers:
-                        found[key] = match
+                result = verify(query, photo.mirrored if mirrored else photo.features,
+                                min_inliers)
+                if result is None:
+                    continue
+                if part is not None:
+                    result = _within(result, part.box)
+                match = PhotoMatch(photo.product, photo.photo, result, mirrored)
+                key = (photo.product, photo.photo)
+                if key not in found or found[key].inliers < match.inliers:
+                    found[key] = match
         return sorted(found.values(), key=lambda m: -m.inliers)
 
     def match(self, analysis: ImageAnalysis) -> PhotoMatch | None:

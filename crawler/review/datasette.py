@@ -121,7 +121,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "sha256": "SHA-256 of the photo's bytes", "version": "Matcher version",
         "hashes": "JSON: [kind, variant, pHash, dHash] per variant",
         "features": "ORB keypoints, descriptors and small copies (binary)",
-        "mirrored": "The same of the mirrored photo"}),
+        "mirrored": "The same of the mirrored photo",
+        "tiny": "12x12 colour image of it and of it mirrored (float32), for candidates"}),
     "prunes": ("Each `cfmon prune`: whose bytes went, under which retention; each is in the "
                "custody chain.", {
         "pruned_at": "UTC time of the prune", "pruned_by": "Who ran it",
