@@ -1,4 +1,4 @@
-"""Perceptual image hashes and a reference index searched by Hamming distance.
+"""Listing photos against reference photos: hashes propose, geometry decides.
 
 Hashes (both from imagehash, on one decode of the image):
 - pHash: DCT of a 32x32 greyscale image, top-left 8x8 coefficients against their
@@ -9,18 +9,19 @@ Hashes (both from imagehash, on one decode of the image):
 
 Hashes are kept as unsigned 64-bit integers (hex in the database), never as
 ``ImageHash`` objects, and compared with a vectorized popcount of XOR against every
-reference at once.
+reference at once. Each reference photo is hashed as it is and mirrored, whole,
+without its plain margin, cut at five anchors, its centre and its centre tilted; each
+listing photo as it is, with uniform borders trimmed, and its centre; and each part
+of it that looks like a photo of its own (``photo_parts``: a product photo inside a
+screenshot or under a meme caption). A 12x12 colour "tiny image" adds candidates the
+grey hashes miss.
 
-Robustness to the edits counterfeiters make comes from hashing variants, not from
-loosening the threshold: each reference photo is indexed as it is, mirrored, its
-central region, and its central region tilted by a few degrees; each listing photo
-is hashed as it is, with uniform borders (padding, letterboxing) trimmed, and its
-central region. Compatible variants are compared (whole with whole, centre with
-centre), and a pair counts by the sum of its pHash and dHash distances: two
-independent hashes must agree, which keeps unrelated photos out even though more
-pairs are tried.
+No distance is a match: the closest reference photos are only candidates, and
+``ImageMatcher`` accepts one when ``matchers.geometry`` finds its keypoints and pixels
+in the listing photo. Photos of confirmed counterfeits (``ReferenceIndex`` alone,
+``crawler.catalog.known_counterfeits``) are the exception: a re-listing shows the same
+photo again, within a few bits.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -150,12 +151,6 @@ def hash_decoded(image: Image.Image) -> ImageHashes:
 
 CENTER = 0.8  # share of width and height kept by the "center" variant
 TILTS = (-4.0, 4.0)  # degrees; tilted references catch photos turned a few degrees
-# A listing photo matches a reference when pHash + dHash distance (of 128 bits) of
-# its best compatible variant pair is at most this. Set from bench/image_robustness.py
-# (false-positive rate over unrelated photos <= 0.1%).
-ACCEPT_SCORE = 28
-
-
 def trim_borders(image: Image.Image, tolerance: int = 12) -> Image.Image:
     """The image without uniform borders (padding, letterboxing) of its corner colour."""
     corner = image.getpixel((0, 0))
@@ -355,10 +350,6 @@ class ImageMatch:
     def score(self) -> int:
         """pHash + dHash distance of the best pair (0-128): lower is closer."""
         return self.distance + self.dhash_distance
-
-    @property
-    def accepted(self) -> bool:
-        return self.score <= ACCEPT_SCORE
 
 
 _QUERY_KIND = {"full": "full", "trimmed": "full", "center": "center"}
