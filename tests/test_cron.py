@@ -512,6 +512,30 @@ def test_a_stolen_photo_shown_second_is_matched_and_shown_to_the_reviewer(tmp_pa
     assert query(db, "SELECT count(*) FROM captures WHERE kind = 'image'") == [(2,)]
 
 
+def test_a_new_reference_photo_checks_every_stored_photo_again(tmp_path: Path) -> None:
+    # A listing shows a photo that is in no catalog yet; the brand then adds it as a
+    # reference photo. The stored answer ("no match") was given against the old
+    # catalog: the next crawl fetches the photo in full and checks it again.
+    market = Market(tmp_path)
+    jacket = DEMO / "brand" / "catalog" / "summit-jacket.jpg"
+    (market.root / "market" / "img" / "jacket.jpg").write_bytes(jacket.read_bytes())
+    market.add("jacket", "Warm winter jacket", "60.00", image="img/jacket.jpg")
+    market.publish()
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        config = write_config(tmp_path, server)
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+        assert query(db, "SELECT reference_photo FROM matches") == [(None,)]
+        (tmp_path / "catalog" / "summit-jacket.jpg").write_bytes(jacket.read_bytes())
+        with config.open("a", encoding="utf-8") as f:
+            f.write('\n[[products]]\nname = "Nordvik Summit Down Jacket"\nmsrp = 249.0\n'
+                    'currency = "USD"\nimages = ["catalog/summit-jacket.jpg"]\n')
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+    ((photo, reasons),) = query(db, "SELECT reference_photo, reasons FROM matches")
+    assert photo == "summit-jacket.jpg"
+    assert "keypoints agree with reference photo summit-jacket.jpg" in reasons
+
+
 # -- on a terminal: progress, Ctrl-C -------------------------------------------------
 
 def run_in_terminal(command: list[str], cwd: Path, db: Path, interrupts: int = 0,
