@@ -51,7 +51,7 @@ def catalog_photos(products: tuple[Product, ...], config_path: str,
                 continue
             # The catalog table keeps hashes and thumbnail; keypoints live in
             # reference_features, not in every cached copy of the analysis.
-            analysis = replace(analysis, features=None, parts=())
+            analysis = replace(analysis, features=None, parts=(), tiny=None)
             photos.append(CatalogPhoto(product.name, path,
                                        float(product.msrp) if product.msrp else None,
                                        product.currency, analysis, reference))

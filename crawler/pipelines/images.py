@@ -116,8 +116,9 @@ class ListingImagesPipeline(ImagesPipeline):
         the catalog it was checked against."""
         analysis = analyse_image(data)
         if self._matcher is None:
-            return replace(analysis, features=None, parts=())
-        return replace(analysis, features=None, parts=(), match=self._matcher.match(analysis),
+            return replace(analysis, features=None, parts=(), tiny=None)
+        return replace(analysis, features=None, parts=(), tiny=None,
+                       match=self._matcher.match(analysis),
                        match_key=self._matcher.key)
 
     def _reusable(self, known: KnownImage | None) -> bool:
