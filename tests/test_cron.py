@@ -416,8 +416,10 @@ def test_sigkill_at_any_stage_of_a_crawl_leaves_an_intact_database(tmp_path: Pat
     assert query(db, "SELECT count(*) FROM listings") == [(40,)]
     statuses = dict(query(db, "SELECT status, count(*) FROM runs GROUP BY status"))
     assert statuses["finished"] >= 1
-    # Every kill hit a recorded, running crawl, and the next crawl said so.
-    assert statuses["interrupted"] == len(kills) >= 4
+    # Every kill of a running crawl is said by the next crawl; nothing is left "running".
+    # (A kill can land just after a fast re-crawl finished: that run stays finished.)
+    assert "running" not in statuses
+    assert 4 <= statuses["interrupted"] <= len(kills)
     assert {stage for stage, _ in kills} == {"run recorded", "listings stored", "images fetched"}
 
 
