@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -22,8 +21,8 @@ from matchers.images import (
     Reference,
     ReferenceIndex,
     ReferencePhoto,
-    analyse_image,
     analyse_reference,
+    catalog_analysis,
 )
 from matchers.price import RateTable
 from matchers.score import WEIGHTS, Catalog, CatalogProduct
@@ -42,16 +41,15 @@ def catalog_photos(products: tuple[Product, ...], config_path: str,
         for path in product.images:
             try:
                 data = path.read_bytes()
-                analysis = analyse_image(data, max_pixels=None)
+                # One decode: hashes and thumbnail for the catalog table; keypoints
+                # only when reference_features does not hold them yet.
+                analysis, image = catalog_analysis(data)
                 row = cached.get(analysis.sha256)
                 reference = (_reference_from_row(product.name, path.name, row) if row
-                             else analyse_reference(product.name, path.name, data))
+                             else analyse_reference(product.name, path.name, data, image))
             except (OSError, ImageError) as exc:
                 problems.append(f"products[{i}].images: {path}: {exc}")
                 continue
-            # The catalog table keeps hashes and thumbnail; keypoints live in
-            # reference_features, not in every cached copy of the analysis.
-            analysis = replace(analysis, features=None, parts=(), tiny=None)
             photos.append(CatalogPhoto(product.name, path,
                                        float(product.msrp) if product.msrp else None,
                                        product.currency, analysis, reference))

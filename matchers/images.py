@@ -450,8 +450,18 @@ class ReferencePhoto:
                                                               np.float32))  # and mirrored
 
 
-def analyse_reference(product: str, name: str, data: bytes) -> ReferencePhoto:
+def catalog_analysis(data: bytes) -> tuple[ImageAnalysis, Image.Image]:
+    """A reference photo's hashes and thumbnail (what the catalog table keeps), and the
+    decoded photo, for ``analyse_reference`` when its keypoints are not cached."""
     image = decode(data, max_pixels=None)
+    return ImageAnalysis(hashlib.sha256(data).hexdigest(), image.width, image.height,
+                         hash_decoded(image), make_thumbnail(image)), image
+
+
+def analyse_reference(product: str, name: str, data: bytes,
+                      image: Image.Image | None = None) -> ReferencePhoto:
+    """Hash variants and keypoints of a reference photo (``image``: ``data`` decoded)."""
+    image = decode(data, max_pixels=None) if image is None else image
     mirrored = ImageOps.mirror(image)
     return ReferencePhoto(product, name, features(image), features(mirrored),
                           tuple(reference_variants(product, name, image)),
