@@ -12,40 +12,36 @@ low price as a counterfeit signal.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from lxml import etree
-from parsel import Selector
 
+from crawler.extract.dom import PageIndex
+from crawler.extract.marks import (
+    AVAILABILITY,
+    CAROUSEL,
+    NET,
+    NET_FULL,
+    NOT_CURRENT,
+    NOT_CURRENT_WORDS,
+    OLD,
+    PRICE,
+    marks,
+)
 from crawler.extract.price import parse_price
 from crawler.extract.rules import DEFAULT, PriceRules
 from crawler.extract.selectors import clean
 from crawler.extract.structured import strip_site_name
 
-# Class/id words of prices that are not the price a buyer pays now.
-_NOT_CURRENT = re.compile(
-    r"old|was|list|strike|regular|compare|rrp|msrp|unit|per-?kg|shipping|delivery|saving|"
-    r"save|before|crossed|discount-?amount|installment|monthly|reference|former|original",
-    re.I)
-# Narrower: containers whose prices a buyer does not pay (checked on every element).
-_OLD_PRICE = re.compile(
-    r"(old|was|list|regular|compare|strike|crossed|former|rrp|msrp)[-_]?price|"
-    r"price[-_]?(old|was|list|regular|before|strike)|strike|crossed|line-?through", re.I)
-# Prices net of VAT, by class or id ("price-excluding-tax") or by the words beside them.
-_NET_MARK = re.compile(r"excl|excluding|without-?(vat|tax)|ex-?vat|net-?price|price-?net|netto|"
-                       r"tax-?free|hors-?tax", re.I)
+# Words beside a price that say it is net of VAT.
 _NET_TEXT = re.compile(
     r"\b(excl\.?|excluding|ex\.?|without|zzgl\.?|ohne|bez|hors|sans|sin|senza|exkl\.?)\s*"
     r"(vat|tax|taxes|mwst|ust|dph|tva|taxe|btw|iva|moms)\b|\bnetto\b|\bnet\s+of\s+(vat|tax)|"
     r"\bHT\b|без\s+НДС", re.I)
-# Containers of other products: their prices are not this product's.
-_CAROUSEL = re.compile(
-    r"recommend|related|carousel|similar|also-?(bought|viewed|like)|upsell|up-sell|"
-    r"cross-?sell|recently-?viewed|sponsored|you-?may|bundle|accessor", re.I)
-_PRICE_MARK = re.compile(r"price|preis|prix|precio|prezzo|cena|цена|amount|cost", re.I)
 _STRUCK = {"s", "del", "strike"}
 _SKIP_TEXT_OF = {"script", "style", "noscript", "template", "head", "title", "option"}
 _DIGIT = re.compile(r"\d")
@@ -56,16 +52,17 @@ _BRAND_LABELS = re.compile(
     r"hersteller|fabricante)\s*:?$", re.I)
 _BYLINE = re.compile(r"^(?:brand|marke|marca|marque)\s*:\s*(.+)$|^visit the (.+?) store$", re.I)
 
-
-def heuristic_fields(page: Selector, url: str, default_currency: str | None) -> dict[str, Any]:
+def heuristic_fields(page: PageIndex, url: str, default_currency: str | None) -> dict[str, Any]:
     out: dict[str, tuple[Any, str]] = {}
-    root = page.root
-    h1 = title_anchor(root) if isinstance(root, etree._Element) else None
+    h1 = page.title
     title = clean(" ".join(_visible_text(h1))) if h1 is not None else None
     if not title:
         host = urlsplit(url).hostname or ""
-        site = page.xpath('//meta[@property="og:site_name"]/@content').get()
-        title = strip_site_name(clean(page.css("title::text").get()), site, host)
+        site = next((m.get("content") for m in page.root.iter("meta")
+                     if m.get("property") == "og:site_name" and m.get("content") is not None),
+                    None)
+        written = next((t.text for t in page.root.iter("title") if t.text), None)
+        title = strip_site_name(clean(written), site, host)
     if title:
         out["title"] = (title, "heuristic")
     brand = _brand(page)
@@ -92,76 +89,67 @@ def _visible_text(node: etree._Element) -> list[str]:
     return pieces
 
 
-def meta_price(page: Selector, default_currency: str | None) -> tuple[Decimal, str | None] | None:
+def meta_price(page: PageIndex,
+               default_currency: str | None) -> tuple[Decimal, str | None] | None:
     """A price from meta tags (OpenGraph product:price, og:price) that extruct misses."""
+    by_property: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    for meta in page.root.iter("meta"):
+        content = meta.get("content")
+        if content is None:
+            continue
+        for key, found in (("property", by_property), ("name", by_name)):
+            value = meta.get(key)
+            if value is not None and value not in found:
+                found[value] = content  # the first in the page, as XPath's first hit
     for prop in _PRICE_METAS:
-        amount = page.xpath(f'//meta[@property="{prop}" or @name="{prop}"]/@content').get()
+        amount = _first_meta(page, prop, by_property, by_name)
         if not amount:
             continue
         currency_prop = prop.replace(":amount", ":currency") if ":amount" in prop else None
-        currency = page.xpath(f'//meta[@property="{currency_prop}"]/@content').get() \
-            if currency_prop else None
+        currency = by_property.get(currency_prop) if currency_prop else None
         parsed = parse_price(f"{amount} {currency or ''}".strip(), default_currency)
         if parsed.amount:
             return parsed.amount, parsed.currency
     return None
 
 
-def title_anchor(root: etree._Element) -> etree._Element | None:
-    """The product title's element: the H1 with the most text (the first H1 is often
-    the shop's logo)."""
-    best, best_len = None, 0
-    for h1 in root.iter("h1"):
-        length = len(" ".join("".join(h1.itertext()).split()))
-        if length > best_len:
-            best, best_len = h1, length
-    return best
+def _first_meta(page: PageIndex, prop: str, by_property: dict[str, str],
+                by_name: dict[str, str]) -> str | None:
+    """The content of the first meta tag whose property or name is ``prop``."""
+    if prop in by_property and prop in by_name:
+        for meta in page.root.iter("meta"):  # both: whichever comes first
+            if (meta.get("property") == prop or meta.get("name") == prop) and \
+                    meta.get("content") is not None:
+                return meta.get("content")
+    return by_property.get(prop, by_name.get(prop))
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where things are on a page, worked out once per page and rules: each element's
-    position in document order, the title's, and the elements whose prices are not
-    the product's (carousels, net of VAT)."""
+    """A page with the elements whose prices are not the product's (carousels, net of
+    VAT) under a set of rules."""
 
-    order: dict[etree._Element, int]
-    anchor: int
+    page: PageIndex
     elsewhere: set[etree._Element]
 
 
-def page_layout(page: Selector, rules: PriceRules = DEFAULT) -> Layout | None:
-    root = page.root
-    if not isinstance(root, etree._Element):
-        return None
-    order, anchor = _document_order(root)
-    return Layout(order, anchor, _elsewhere(root, rules))
+def page_layout(page: PageIndex, rules: PriceRules = DEFAULT) -> Layout:
+    return Layout(page, _elsewhere(page.marked, rules))
 
 
-def _document_order(root: etree._Element) -> tuple[dict[etree._Element, int], int]:
-    order = {el: i for i, el in enumerate(root.iter())}
-    anchor = title_anchor(root)
-    return order, order.get(anchor, 0) if anchor is not None else 0
-
-
-def visible_price(page: Selector, default_currency: str | None,
-                  rules: PriceRules = DEFAULT,
-                  layout: Layout | None = None) -> tuple[Decimal, str | None] | None:
+def visible_price(layout: Layout, default_currency: str | None,
+                  rules: PriceRules = DEFAULT) -> tuple[Decimal, str | None] | None:
     """The price element nearest the product title, or None."""
-    layout = layout or page_layout(page, rules)
-    if layout is None:
-        return None
-    order, anchor, elsewhere = layout.order, layout.anchor, layout.elsewhere
+    order, anchor, elsewhere = layout.page.order, layout.page.anchor, layout.elsewhere
     best: tuple[int, Decimal, str | None] | None = None
-    for node in page.xpath("//body//*[@class or @id or @itemprop]"):
-        el = node.root
-        marker = f"{el.get('class', '')} {el.get('id', '')} {el.get('itemprop', '')}"
-        if not _PRICE_MARK.search(marker) or _NOT_CURRENT.search(marker) or _is_struck(el) \
-                or el in elsewhere:
+    for el, bits in layout.page.marked:
+        if not bits & PRICE or bits & NOT_CURRENT or el in elsewhere or _is_struck(el):
             continue
         text = _own_price_text(el)
         if not text or len(text) > rules.max_price_text:
             continue
-        if rules.skip_net and (_NET_MARK.search(marker) or _NET_TEXT.search(text)):
+        if rules.skip_net and (bits & NET_FULL or _NET_TEXT.search(text)):
             continue
         parsed = parse_price(text, default_currency)
         has_currency = parse_price(text).currency is not None or el.get("itemprop") == "price"
@@ -183,17 +171,14 @@ _UNAVAILABLE_TEXT = re.compile(
     r"niedostępny|wyprzedany|uitverkocht|niet leverbaar|slutsåld|udsolgt|utsolgt|"
     r"нет в наличии|распродано|немає в наявності|stokta yok|tükendi|"
     r"在庫切れ|売り切れ|품절|缺货|售罄|hết hàng|สินค้าหมด|stok habis", re.I)
-_AVAILABILITY_MARK = re.compile(r"avail|stock|sold-?out|inventory|verfueg|lieferbar", re.I)
 
 
-def says_unavailable(page: Selector) -> str | None:
+def says_unavailable(page: PageIndex) -> str | None:
     """The words of the page's availability element when it says the item cannot be
     bought now, else None. Only elements marked as availability (class, id, itemprop)
     are read: a review or a description that mentions "sold out" is no such element."""
-    for node in page.xpath("//body//*[@class or @id or @itemprop]"):
-        el = node.root
-        marker = f"{el.get('class', '')} {el.get('id', '')} {el.get('itemprop', '')}"
-        if not _AVAILABILITY_MARK.search(marker):
+    for el, bits in page.marked:
+        if not bits & AVAILABILITY:
             continue
         text = clean(" ".join(_visible_text(el)))
         if text and len(text) <= 80:
@@ -203,18 +188,14 @@ def says_unavailable(page: Selector) -> str | None:
     return None
 
 
-def _elsewhere(root: etree._Element, rules: PriceRules) -> set[etree._Element]:
+def _elsewhere(marked: list[tuple[etree._Element, int]],
+               rules: PriceRules) -> set[etree._Element]:
     """Elements whose prices are not this product's price to a buyer: inside a
     carousel of other products, or labelled net of VAT (with the rules that say so)."""
     out: set[etree._Element] = set()
-    if not (rules.skip_carousels or rules.skip_net):
-        return out
-    for el in root.xpath("//body//*[@class or @id]"):
-        if el in out:
-            continue
-        marker = f"{el.get('class', '')} {el.get('id', '')}"
-        if (rules.skip_carousels and _CAROUSEL.search(marker)) or \
-                (rules.skip_net and _NET_MARK.search(marker)):
+    wanted = (CAROUSEL if rules.skip_carousels else 0) | (NET if rules.skip_net else 0)
+    for el, bits in marked:
+        if bits & wanted and el not in out:
             out.update(el.iter())
     return out
 
@@ -229,7 +210,7 @@ def _own_price_text(el: etree._Element) -> str | None:
 def _kept_text(node: etree._Element, top: bool = False) -> list[str]:
     if not isinstance(node.tag, str) or node.tag in _SKIP_TEXT_OF:
         return []
-    if not top and (node.tag in _STRUCK or _NOT_CURRENT.search(
+    if not top and (node.tag in _STRUCK or NOT_CURRENT_WORDS.search(
             f"{node.get('class', '')} {node.get('id', '')}")):
         return []
     pieces = [node.text or ""]
@@ -254,49 +235,88 @@ class Shown(NamedTuple):
     amount: Decimal  # as written ("64.00", not "64")
 
 
-def shown_amounts(page: Selector, rules: PriceRules = DEFAULT,
-                  layout: Layout | None = None) -> dict[Decimal, Shown]:
+def shown_amounts(layout: Layout, rules: PriceRules = DEFAULT,
+                  amounts: Collection[Decimal] | None = None) -> dict[Decimal, Shown]:
     """Every amount written in the page's visible text (however it is split over
     elements: "$" "37" "." "30"), mapped to its distance in document order from the
     product title. Old, list and struck-through prices do not count as shown, nor
     (with the rules that say so) net-of-VAT prices or prices in carousels of other
-    products."""
-    root = page.root
-    shown: dict[Decimal, Shown] = {}
-    layout = layout or page_layout(page, rules)
-    if layout is None:
-        return shown
-    order, anchor, elsewhere = layout.order, layout.anchor, layout.elsewhere
-    body = root.find(".//body")
-    elements = list((body if body is not None else root).iter())
-    # Text length under each element, children first: only short texts are joined
-    # (joining every container's whole text costs a page's depth times its size).
-    length: dict[etree._Element, int] = {}
-    for el in reversed(elements):
-        size = len(el.text or "") if isinstance(el.tag, str) else 0
-        for child in el:
-            size += length.get(child, 0) + len(child.tail or "")
-        length[el] = size
+    products.
+
+    Read from the text nodes that hold a digit: each one alone (an element's text, or
+    the text after an element), and each short element around it whole. With
+    ``amounts``, only those are looked for: a text whose digits do not spell one of them
+    is not parsed (most of a page's numbers are not prices).
+    """
+    page, elsewhere = layout.page, layout.elsewhere
+    order, top, limit = page.order, page.body, rules.max_price_text
     old: dict[etree._Element, bool] = {}
-    net = rules.skip_net
-    for el in elements:
-        if not isinstance(el.tag, str) or el.tag in _SKIP_TEXT_OF:
-            continue
-        parent = el.getparent()
-        marker = el.get("class") or el.get("id")
-        old[el] = old.get(parent, False) or el.tag in _STRUCK or el in elsewhere or bool(
-            marker and _OLD_PRICE.search(f"{el.get('class', '')} {el.get('id', '')}"))
-        distance = abs(order[el] - anchor)
-        if el.text and not old[el] and _DIGIT.search(el.text) and len(el.text) <= 80:
-            _add_amount(shown, el.text, distance, net)
-        if el.tail and not old.get(parent, False) and _DIGIT.search(el.tail) \
-                and len(el.tail) <= 80:
-            _add_amount(shown, el.tail, distance, net)
-        if len(el) and len(el) <= 8 and not old[el] and length[el] <= rules.max_price_text:
-            whole = "".join(el.itertext())
-            if _DIGIT.search(whole) and len(whole) <= rules.max_price_text:
-                _add_amount(shown, "".join(_current_text(el, elsewhere)), distance, net)
+    # (document position, 0 text / 1 text after / 2 whole element, text): applied in
+    # the order a walk of the page meets them, so ties between equal distances resolve
+    # the same way whichever text node led here.
+    found: list[tuple[int, int, str]] = []
+    climbed: set[etree._Element] = set()
+    for owner, is_tail, text in page.digit_texts:
+        container = owner.getparent() if is_tail else owner
+        if isinstance(owner.tag, str) and owner.tag not in _SKIP_TEXT_OF and \
+                len(text) <= 80 and not _is_old(container, top, elsewhere, old):
+            found.append((order[owner], 1 if is_tail else 0, text))
+        # (the text after a comment is read only with the element around it)
+        el = container
+        while el is not None and el not in climbed:
+            climbed.add(el)
+            size = 0
+            for piece in el.itertext():
+                size += len(piece)
+                if size > limit:
+                    break
+            if size > limit:
+                break  # an ancestor holds at least as much text
+            if el.tag not in _SKIP_TEXT_OF and 1 <= len(el) <= 8 \
+                    and not _is_old(el, top, elsewhere, old):
+                whole = "".join(el.itertext())
+                if _DIGIT.search(whole):
+                    found.append((order[el], 2, "".join(_current_text(el, elsewhere))))
+            el = None if el is top else el.getparent()
+    shown: dict[Decimal, Shown] = {}
+    spelled = None if amounts is None else {_spelled(amount) for amount in amounts}
+    for position, _, written in sorted(found, key=lambda f: f[:2]):
+        if spelled is not None:
+            digits = _NON_DIGITS.sub("", written)
+            if not any(needle in digits for needle in spelled):
+                continue
+        _add_amount(shown, written, abs(position - page.anchor), rules.skip_net)
     return shown
+
+
+_NON_DIGITS = re.compile(r"\D+")
+
+
+def _spelled(amount: Decimal) -> str:
+    """The digits any writing of ``amount`` holds in a row: 37.30 is written "37.30",
+    "37,3" or "$37.30", and every one holds "373"."""
+    return format(abs(amount).normalize(), "f").replace(".", "").lstrip("0") or "0"
+
+
+def _is_old(el: etree._Element | None, top: etree._Element, elsewhere: set[etree._Element],
+            old: dict[etree._Element, bool]) -> bool:
+    """Whether prices inside ``el`` are not current: it or an ancestor up to ``top``
+    is struck, marked as an old price or elsewhere. Script-like elements pass nothing
+    on. Remembered per element in ``old``."""
+    chain = []
+    while el is not None and el not in old:
+        chain.append(el)
+        if el is top:
+            break
+        el = el.getparent()
+    value = old.get(el, False) if el is not None else False
+    for node in reversed(chain):
+        if not isinstance(node.tag, str) or node.tag in _SKIP_TEXT_OF:
+            value = old[node] = False
+            continue
+        value = old[node] = value or node.tag in _STRUCK or node in elsewhere or \
+            bool((marks(node) or 0) & OLD)
+    return value
 
 
 def _current_text(el: etree._Element, elsewhere: set[etree._Element]) -> list[str]:
@@ -307,7 +327,7 @@ def _current_text(el: etree._Element, elsewhere: set[etree._Element]) -> list[st
     for child in el:
         if isinstance(child.tag, str) and child.tag not in _SKIP_TEXT_OF and \
                 child.tag not in _STRUCK and child not in elsewhere and \
-                not _OLD_PRICE.search(f"{child.get('class', '')} {child.get('id', '')}"):
+                not (marks(child) or 0) & OLD:
             pieces.extend(_current_text(child, elsewhere))
         pieces.append(child.tail or "")
     return pieces
@@ -327,22 +347,41 @@ def _add_amount(shown: dict[Decimal, Shown], text: str, distance: int, net: bool
             shown[key] = Shown(before.distance, parsed.currency, before.amount)
 
 
-def _brand(page: Selector) -> str | None:
+# "#bylineInfo::text, #brand::text, .po-brand .po-break-word::text" (Amazon's byline
+# and its "Brand" row), without a walk of the page: id() is a lookup, and the rows are
+# among the index's marked elements.
+_BYLINE_IDS = etree.XPath("id('bylineInfo')/text() | id('brand')/text()")
+_ROW_VALUES = etree.XPath(
+    ".//*[contains(concat(' ', normalize-space(@class), ' '), ' po-break-word ')]/text()")
+_LABEL_TAGS = {"th", "td", "dt", "span", "div", "label", "b", "strong"}
+
+
+def _brand(page: PageIndex) -> str | None:
     """A brand from a "Brand: X" byline or a "Brand | X" specification row."""
-    for text in page.css("#bylineInfo::text, #brand::text, .po-brand .po-break-word::text").getall():
+    texts = list(_BYLINE_IDS(page.root))
+    for el, _ in page.marked:
+        if "po-brand" in (el.get("class") or "").split():
+            texts.extend(_ROW_VALUES(el))
+    for text in sorted(texts, key=lambda t: page.order[t.getparent()]):
         match = _BYLINE.match(" ".join(text.split()))
         if match:
             return clean(match.group(1) or match.group(2))
-    labels = ("//body//*[self::th or self::td or self::dt or self::span or self::div or "
-              "self::label or self::b or self::strong][string-length(normalize-space(.)) < 24]")
-    root = page.root
-    if not isinstance(root, etree._Element):
-        return None
-    # lxml itself, not parsel: a page has thousands of short elements to look at.
-    for node in root.xpath(labels):
-        label = clean(" ".join(node.itertext()))
-        if not label or not _BRAND_LABELS.match(label):
+    # The elements that read as a label ("Brand:"), found from the short texts that do
+    # and out to the outermost element around them that still does (th, td, dt, ...),
+    # tried in document order: the next sibling holds the value.
+    labels: set[etree._Element] = set()
+    for owner, is_tail, text in page.label_texts:
+        if not _BRAND_LABELS.match(" ".join(text.split())):
             continue
+        el = owner.getparent() if is_tail else owner
+        while el is not None and el is not page.body and isinstance(el.tag, str):
+            label = clean(" ".join(el.itertext()))
+            if not label or not _BRAND_LABELS.match(label):
+                break
+            if el.tag in _LABEL_TAGS:
+                labels.add(el)
+            el = el.getparent()
+    for node in sorted(labels, key=page.order.__getitem__):
         sibling = node.getnext()
         while sibling is not None and not isinstance(sibling.tag, str):
             sibling = sibling.getnext()

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 from parsel import Selector
 
+from crawler.extract.dom import PageIndex, index_page, parse_page
 from crawler.extract.heuristics import (
     heuristic_fields,
     meta_price,
@@ -109,7 +110,7 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
                     default_currency: str | None = None,
                     rules: PriceRules = DEFAULT) -> Extracted:
     """A product page: the site's selectors, then structured data, then heuristics."""
-    page = Selector(text=html, base_url=url)
+    page = parse_page(html, url)
     out = Extracted()
     selectors = selectors or {}
     raw = {name: _read(page, name, q) for name, q in selectors.items()}
@@ -119,7 +120,8 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
         out.offer("image", image_url(raw["image"], url), "selector")
     _offer_price(out, raw.get("price"), raw.get("currency"), default_currency, "selector")
 
-    data = read_structured(html, url)
+    data = read_structured(html, url, page.root)
+    index = index_page(page.root, html)
     for name, (value, source) in structured_fields(data).items():
         if name == "image":
             value = image_url(value, url)
@@ -133,12 +135,12 @@ def extract_product(html: str, url: str, selectors: dict[str, str] | None = None
             f"no price: the item cannot be bought (availability "
             f"{out.values['availability']}, no priced offer)")
     elif out.values.get("price") is None:
-        _choose_price(out, page, data, default_currency, rules)
+        _choose_price(out, index, data, default_currency, rules)
     if out.values.get("price") is None and "price" not in out.problems:
         for problem in unreadable_prices(data)[:1]:
             out.problems["price"] = problem
 
-    heuristic = heuristic_fields(page, url, default_currency)
+    heuristic = heuristic_fields(index, url, default_currency)
     title = out.values.get("title")
     if title and out.sources.get("title") != "selector" and "title" in heuristic:
         # Structured names cut short ("... Car Seat Pad Pain..."): the H1 is whole.
@@ -159,7 +161,7 @@ def _read(node: Selector, name: str, query: str) -> str | None:
     return select_text(node, query, join=True, separator="" if name == "price" else " ")
 
 
-def _choose_price(out: Extracted, page: Selector, data: dict,
+def _choose_price(out: Extracted, page: PageIndex, data: dict,
                   default_currency: str | None, rules: PriceRules) -> None:
     """The price a buyer is asked to pay.
 
@@ -184,7 +186,7 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
     chosen: tuple[Decimal, str | None, str, str | None] | None = None
     why = ""
     layout = page_layout(page, rules)
-    shown = shown_amounts(page, rules, layout) if candidates else {}
+    shown = shown_amounts(layout, rules, [o.price for o, _ in candidates]) if candidates else {}
     # Per source, its lowest price that the page shows (several offers, a range);
     # across sources that disagree, the one shown nearest the title.
     per_source: dict[str, tuple[Offer, int]] = {}
@@ -210,7 +212,7 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
         why = f"{source} price (the page shows none of the candidates)"
         # A range the page does not show as such, but a price inside it next to
         # the title ("from 28.50"): that is the price asked.
-        found = visible_price(page, default_currency, rules, layout)
+        found = visible_price(layout, default_currency, rules)
         amounts = [o.price for o, _ in trusted]
         if found is not None and min(amounts) <= found[0] <= max(amounts) \
                 and found[0] not in amounts:
@@ -223,7 +225,7 @@ def _choose_price(out: Extracted, page: Selector, data: dict,
             out.problems["price"] = out.sources["price_reason"] = \
                 f"no price: the page says the item is {said!r}"
             return
-        found = visible_price(page, default_currency, rules, layout)
+        found = visible_price(layout, default_currency, rules)
         if found is not None:
             chosen = (found[0], found[1], "heuristic", None)
             why = "the price element nearest the title"

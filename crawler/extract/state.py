@@ -17,8 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 import chompjs
-from parsel import Selector
 
+from crawler.extract.dom import PageIndex
 from crawler.extract.price import AmountError, normalize_currency, parse_amount
 from crawler.extract.structured import Offer
 
@@ -38,6 +38,7 @@ _STATE_MARK = re.compile(
     r"__STATE__|__DATA__|dataLayer|gtag\(|ShopifyAnalytics|var meta\s*=|digitalData|"
     r"utag_data|window\.\w+\s*=\s*[{\[]")
 _HAS_PRICE = re.compile(r"""price\w*["']?\s*[:=]""", re.I)
+# In this order per element (dom.py finds the elements that have any of them).
 _DATA_ATTRIBUTES = ("data-price", "data-price-amount", "data-product-price",
                     "data-sale-price", "data-final-price", "data-current-price",
                     "data-price-value")
@@ -46,18 +47,20 @@ MAX_SCRIPT = 2_000_000
 MAX_NODES = 100_000
 
 
-def state_offers(page: Selector) -> list[Offer]:
+def state_offers(page: PageIndex) -> list[Offer]:
     """Priced candidates from inline state scripts, in document order."""
     offers: list[Offer] = []
-    for script in page.xpath("//script[not(@src)]"):
-        kind = (script.attrib.get("type") or "").lower()
+    for script in page.root.iter("script"):
+        if script.get("src") is not None:
+            continue
+        kind = (script.get("type") or "").lower()
         if "ld+json" in kind or kind.startswith("text/template"):
             continue  # JSON-LD is read by structured.py; templates hold no data
-        text = script.xpath("string()").get() or ""
+        text = "".join(script.itertext())
         if len(text) > MAX_SCRIPT:
             continue
         if kind != "application/json" and not _STATE_MARK.search(text[:5000]) \
-                and script.attrib.get("id") != "__NEXT_DATA__":
+                and script.get("id") != "__NEXT_DATA__":
             continue  # a library or a widget's code, not the page's state
         if not _HAS_PRICE.search(text):
             continue
@@ -66,16 +69,15 @@ def state_offers(page: Selector) -> list[Offer]:
     return offers
 
 
-def attribute_offers(page: Selector) -> list[Offer]:
+def attribute_offers(page: PageIndex) -> list[Offer]:
     """Priced candidates from data-* attributes (Magento's data-price-amount, ...)."""
-    query = " or ".join(f"@{name}" for name in _DATA_ATTRIBUTES)
     offers = []
-    for node in page.xpath(f"//body//*[{query}]"):
+    for node in page.priced:
         for name in _DATA_ATTRIBUTES:
-            amount = _amount(node.attrib.get(name))
+            amount = _amount(node.get(name))
             if amount is not None:
-                currency = normalize_currency(node.attrib.get("data-currency")
-                                              or node.attrib.get("data-price-currency"))
+                currency = normalize_currency(node.get("data-currency")
+                                              or node.get("data-price-currency"))
                 offers.append(Offer(amount, currency))
     return offers
 
