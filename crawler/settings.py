@@ -26,6 +26,8 @@ CFMON_SITES = None  # names of the sites to crawl; None = all
 CFMON_IMAGES_ENABLED = True
 CFMON_IMAGES_PER_LISTING = 3  # photos fetched and matched per listing, the main one first
 CFMON_IMAGE_DECODES = 2  # images decoded at once (memory: see matchers.images.MAX_PIXELS)
+# Photos waiting for analysis before the crawl pauses for them (pipelines/images.py).
+CFMON_IMAGE_BACKLOG = 64
 CFMON_IMAGE_CACHE = 2000  # image results remembered for listings that show them again
 CFMON_STORE_BATCH_SIZE = 50  # listings per write transaction
 CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands steadily

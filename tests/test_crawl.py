@@ -281,3 +281,58 @@ def test_the_image_cache_is_bounded_so_memory_does_not_grow_with_the_crawl() -> 
     for fingerprint in (b"a", b"b", b"c"):
         cache[fingerprint] = {"url": fingerprint}
     assert list(cache) == [b"b", b"c"] and b"a" not in cache
+
+
+def test_the_crawl_pauses_while_too_many_photos_wait_for_analysis() -> None:
+    from types import SimpleNamespace
+
+    from crawler.pipelines.images import Backlog
+
+    looked: list[bool] = []
+    engine = SimpleNamespace(paused=False,
+                             _slot=SimpleNamespace(nextcall=SimpleNamespace(
+                                 schedule=lambda: looked.append(True))))
+    engine.pause = lambda: setattr(engine, "paused", True)
+    engine.unpause = lambda: setattr(engine, "paused", False)
+    backlog = Backlog(engine, limit=4)
+    for _ in range(3):
+        backlog.add()
+    assert not engine.paused
+    backlog.add()
+    assert engine.paused  # four photos wait: no new request is taken
+    backlog.done()
+    assert engine.paused and not looked  # three still wait
+    backlog.done()
+    assert not engine.paused and looked == [True]  # half done: the engine looks at once
+
+
+def test_product_pages_go_before_the_next_results_page(tmp_path: Path) -> None:
+    from scrapy.http import HtmlResponse, Request
+
+    from types import SimpleNamespace
+
+    from crawler.config import load_config
+    from crawler.spiders.marketplace import MarketplaceSpider
+    from crawler.stats import Counters
+
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        '[brand]\nname = "Nordvik"\n[[products]]\nname = "Nordvik Trail"\nmsrp = 100.0\n'
+        'currency = "USD"\n[[sites]]\nname = "shop"\nstart_urls = ["https://shop.example/s"]\n'
+        '[sites.results]\nlisting = "li"\nurl = "a::attr(href)"\n'
+        'next_page = "a.next::attr(href)"\n[sites.product]\n')
+    spider = MarketplaceSpider(config=load_config(config))
+    page = HtmlResponse("https://shop.example/s", body=b'<ul><li><a href="/p/1">1</a></li>'
+                        b'<li><a href="/p/2">2</a></li></ul><a class="next" href="/s?p=2">n</a>',
+                        encoding="utf-8", request=Request("https://shop.example/s"))
+    stats: dict = {}
+    spider.__dict__["counters"] = Counters(SimpleNamespace(
+        inc_value=lambda key, n=1: stats.__setitem__(key, stats.get(key, 0) + n),
+        get_value=lambda key, default=None: stats.get(key, default),
+        set_value=stats.__setitem__))
+    out = [r for r in spider.parse_results(page, site=spider.sites[0], page=1)
+           if isinstance(r, Request)]
+    products = [r for r in out if "/p/" in r.url]
+    results = [r for r in out if "/s?p=2" in r.url]
+    assert len(products) == 2 and len(results) == 1
+    assert min(r.priority for r in products) > results[0].priority

@@ -93,6 +93,38 @@ def known_images(db_path: str | None) -> dict[str, KnownImage]:
     return {row[0]: KnownImage(*tuple(row)[1:]) for row in hashed_images(db_path)}
 
 
+class Backlog:
+    """Photos waiting for their analysis, with the crawl paused while too many wait.
+
+    Scrapy fetches pages and photos faster than photos are analysed, and its own brake
+    (SCRAPER_SLOT_MAX_ACTIVE_SIZE, 5 MB of responses) lets thousands of small product
+    pages' items wait with their photos' bytes: memory grew with the crawl. Past
+    ``limit`` waiting photos the engine stops taking requests from the scheduler (what
+    is being fetched still arrives) until half of them are done.
+    """
+
+    def __init__(self, engine: Any, limit: int):
+        self.engine, self.limit = engine, max(1, limit)
+        self.waiting, self.paused = 0, False
+
+    def add(self) -> None:
+        self.waiting += 1
+        if self.waiting >= self.limit and not self.paused and not self.engine.paused:
+            self.engine.pause()
+            self.paused = True
+
+    def done(self) -> None:
+        self.waiting -= 1
+        if self.paused and self.waiting <= self.limit // 2:
+            self.engine.unpause()
+            self.paused = False
+            # The engine looks for work when a download ends or every 5 s; nothing may
+            # be downloading now, so ask it to look at once.
+            slot = getattr(self.engine, "_slot", None)
+            if slot is not None:
+                slot.nextcall.schedule()
+
+
 class ListingImagesPipeline(ImagesPipeline):
     STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "cfmon": DatabaseImageStore}
 
@@ -105,8 +137,12 @@ class ListingImagesPipeline(ImagesPipeline):
     async def image_downloaded(self, response: Response, request: Request,
                                info: MediaPipeline.SpiderInfo, *, item: Any = None) -> str:
         # In the thread pool, a few at a time: decoding is where memory goes.
-        analysis = await maybe_deferred_to_future(
-            self._decodes.run(deferToThread, self._analyse, response.body))
+        self._backlog.add()
+        try:
+            analysis = await maybe_deferred_to_future(
+                self._decodes.run(deferToThread, self._analyse, response.body))
+        finally:
+            self._backlog.done()
         self._analyses[request.url] = analysis
         return analysis.sha256
 
@@ -194,6 +230,8 @@ class ListingImagesPipeline(ImagesPipeline):
         self._known = known_images(self.crawler.settings.get("CFMON_DB"))
         self._counters = Counters(self.crawler.stats)
         self._decodes = DeferredSemaphore(self.crawler.settings.getint("CFMON_IMAGE_DECODES"))
+        self._backlog = Backlog(self.crawler.engine,
+                                self.crawler.settings.getint("CFMON_IMAGE_BACKLOG"))
         config = self.crawler.settings.get("CFMON_CONFIG")
         self._matcher = (image_matcher(config, self.crawler.settings.get("CFMON_DB"))
                          if config is not None else None)

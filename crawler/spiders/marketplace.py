@@ -114,7 +114,10 @@ class MarketplaceSpider(scrapy.Spider):
                 continue
             self._seen.add(url)
             if site.follows_product_pages:
+                # Before the next results page (priority): the requests waiting in
+                # the scheduler stay a page's worth instead of the whole site's.
                 yield Request(url, callback=self.parse_product, errback=self.on_error,
+                              priority=1,
                               cb_kwargs={"site": site, "card": extracted,
                                          "found_on": response.url},
                               meta={"cfmon_site": site.name, "cfmon_kind": "product"})
