@@ -307,9 +307,9 @@ def test_the_crawl_pauses_while_too_many_photos_wait_for_analysis() -> None:
 
 
 def test_product_pages_go_before_the_next_results_page(tmp_path: Path) -> None:
-    from scrapy.http import HtmlResponse, Request
-
     from types import SimpleNamespace
+
+    from scrapy.http import HtmlResponse, Request
 
     from crawler.config import load_config
     from crawler.spiders.marketplace import MarketplaceSpider
