@@ -51,7 +51,7 @@ class PageIndex:
     # Text nodes of the body with a digit, outside scripts and styles:
     # (element, is its tail, text).
     digit_texts: list[tuple[etree._Element, bool, str]] = field(default_factory=list)
-    # Short text nodes of the body that may be a brand label, in the same form.
+    # Text nodes of the body that start like a brand label ("Brand:"), in the same form.
     label_texts: list[tuple[etree._Element, bool, str]] = field(default_factory=list)
     # Elements of the body with a data-* price attribute (Magento's data-price-amount).
     priced: list[etree._Element] = field(default_factory=list)
