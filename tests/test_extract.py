@@ -263,3 +263,46 @@ def test_every_rule_has_values_for_cross_validation() -> None:
 
     assert set(GRID) == set(RULE_NAMES)
     assert all(getattr(DEFAULT, name) in GRID[name] for name in RULE_NAMES)
+
+
+def test_an_elements_marks_are_what_its_whole_class_id_and_itemprop_say() -> None:
+    """marks.py classifies class and id words one at a time (and caches them): on every
+    element of every fixture page, and on names made to straddle words, the bits must
+    be what the patterns say of the whole attributes."""
+    import re
+
+    from lxml import etree
+
+    from crawler.extract import marks as m
+
+    def whole(cls: str, ident: str, prop: str) -> int:
+        short, full = f"{cls} {ident}", f"{cls} {ident} {prop}"
+        checks = ((m._PRICE_MARK, full, m.PRICE), (m.NOT_CURRENT_WORDS, full, m.NOT_CURRENT),
+                  (m._OLD_PRICE, short, m.OLD), (m._CAROUSEL, short, m.CAROUSEL),
+                  (m._NET_MARK, short, m.NET), (m._NET_MARK, full, m.NET_FULL),
+                  (m._AVAILABILITY_MARK, full, m.AVAILABILITY))
+        return sum(bits for pattern, text, bits in checks if re.search(pattern, text))
+
+    elements = [etree.fromstring(
+        f'<p class="{c}" id="{i}" itemprop="{p}"/>') for c, i, p in (
+            ("Product-Price--OLD", "", ""), ("price old", "was", ""), ("a b", "", "netPrice"),
+            ("RecentlyViewed", "STOCK", "availability"), ("", "", "price"))]
+    for page in PAGES.glob("*.html"):
+        elements += [el for el in Selector(text=page.read_text(encoding="utf-8")).root.iter()
+                     if isinstance(el.tag, str) and m.key_of(el) is not None]
+    assert len(elements) > 90
+    m._KNOWN.clear()
+    m._WORDS.clear()
+    for el in elements:
+        cls, ident, prop = (value or "" for value in m.key_of(el))
+        assert m.marks(el) == whole(cls, ident, prop), (cls, ident, prop)
+
+
+def test_a_page_reads_the_same_when_the_class_word_tables_were_emptied() -> None:
+    from crawler.extract import marks as m
+
+    html = (PAGES / "next-data-state.html").read_text(encoding="utf-8")
+    first = extract_product(html, BASE).as_json()
+    m._KNOWN.clear()
+    m._WORDS.clear()
+    assert extract_product(html, BASE).as_json() == first
