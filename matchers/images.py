@@ -166,6 +166,8 @@ def _reduced(grey: Image.Image, size: int, gap: int) -> Image.Image:
 
 CENTER = 0.8  # share of width and height kept by the "center" variant
 TILTS = (-4.0, 4.0)  # degrees; tilted references catch photos turned a few degrees
+
+
 @functools.cache
 def _threshold(tolerance: int) -> list[int]:
     # a lookup table for Image.point, built once: a lambda is called 256 times a photo

@@ -16,22 +16,25 @@ import lxml.html
 from lxml import etree
 from parsel import Selector
 
-from crawler.extract.marks import Key, marks_of
+from crawler.extract.marks import Key, key_of, marks_of
 
 _DIGIT = re.compile(r"\d")
-# The words a brand label starts with; heuristics.py checks the whole label.
-_LABEL_START = re.compile(
-    r"\s*(brand|marke|marca|marque|merk|märke|бренд|производитель|manufacturer|hersteller|"
-    r"fabricante)", re.I)
-DATA_PRICE_ATTRIBUTES = frozenset((
-    "data-price", "data-price-amount", "data-product-price", "data-sale-price",
-    "data-final-price", "data-current-price", "data-price-value"))
+# What a brand label says ("Brand:", "Marke"); heuristics.py reads the whole label,
+# the walk keeps the texts that start with one of them.
+BRAND_LABEL_WORDS = ("brand", "marke", "marca", "marque", "merk", "märke", "brand name",
+                     "бренд", "производитель", "manufacturer", "hersteller", "fabricante")
+_LABEL_START = re.compile(rf"\s*({'|'.join(BRAND_LABEL_WORDS)})", re.I)
+# Attributes holding a price in a buy box (Magento's data-price-amount), in the order
+# state.py reads them on one element.
+DATA_PRICE_ATTRIBUTES = ("data-price", "data-price-amount", "data-product-price",
+                         "data-sale-price", "data-final-price", "data-current-price",
+                         "data-price-value")
+_DATA_PRICE_SET = frozenset(DATA_PRICE_ATTRIBUTES)
 # Searched with the prefix as written (a case-insensitive search of a whole page costs
 # ~7 ms, a literal prefix ~0.5 ms); a page writing DATA- or Data- is searched whole.
-_DATA_PRICE_NAMES = re.compile(r"data-(?i:price|product-price|sale-price|final-price|"
-                               r"current-price)")
+_DATA_PRICE_NAMES = re.compile(
+    rf"data-(?i:{'|'.join(name.removeprefix('data-') for name in DATA_PRICE_ATTRIBUTES)})")
 _NO_TEXT = {"script", "style"}
-_NO_MARKS = (None, None, None)
 
 
 @dataclass
@@ -82,11 +85,10 @@ def index_page(root: etree._Element, html: str | None = None) -> PageIndex:
         tag = el.tag
         if tag.__class__ is str:
             if el is not top:
-                get = el.get
-                key = (get("class"), get("id"), get("itemprop"))
-                if key != _NO_MARKS:
+                key = key_of(el)
+                if key is not None:
                     keyed.append((el, key))
-                if data_prices and not DATA_PRICE_ATTRIBUTES.isdisjoint(el.keys()):
+                if data_prices and not _DATA_PRICE_SET.isdisjoint(el.keys()):
                     priced.append(el)
             text = el.text
             if text and tag not in _NO_TEXT and not text.isspace():

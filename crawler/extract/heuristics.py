@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from crawler.extract.dom import PageIndex
+from crawler.extract.dom import BRAND_LABEL_WORDS, PageIndex
 from crawler.extract.marks import (
     AVAILABILITY,
     CAROUSEL,
@@ -47,9 +47,7 @@ _SKIP_TEXT_OF = {"script", "style", "noscript", "template", "head", "title", "op
 _DIGIT = re.compile(r"\d")
 # Meta tags that carry a price, in order of trust.
 _PRICE_METAS = ("product:price:amount", "og:price:amount", "og:price", "product:sale_price:amount")
-_BRAND_LABELS = re.compile(
-    r"^(brand|marke|marca|marque|merk|märke|brand name|бренд|производитель|manufacturer|"
-    r"hersteller|fabricante)\s*:?$", re.I)
+_BRAND_LABELS = re.compile(rf"^({'|'.join(BRAND_LABEL_WORDS)})\s*:?$", re.I)
 _BYLINE = re.compile(r"^(?:brand|marke|marca|marque)\s*:\s*(.+)$|^visit the (.+?) store$", re.I)
 
 def heuristic_fields(page: PageIndex, url: str, default_currency: str | None) -> dict[str, Any]:
@@ -58,9 +56,7 @@ def heuristic_fields(page: PageIndex, url: str, default_currency: str | None) ->
     title = clean(" ".join(_visible_text(h1))) if h1 is not None else None
     if not title:
         host = urlsplit(url).hostname or ""
-        site = next((m.get("content") for m in page.root.iter("meta")
-                     if m.get("property") == "og:site_name" and m.get("content") is not None),
-                    None)
+        site = _meta(_metas(page), "og:site_name")
         written = next((t.text for t in page.root.iter("title") if t.text), None)
         title = strip_site_name(clean(written), site, host)
     if title:
@@ -92,37 +88,31 @@ def _visible_text(node: etree._Element) -> list[str]:
 def meta_price(page: PageIndex,
                default_currency: str | None) -> tuple[Decimal, str | None] | None:
     """A price from meta tags (OpenGraph product:price, og:price) that extruct misses."""
-    by_property: dict[str, str] = {}
-    by_name: dict[str, str] = {}
-    for meta in page.root.iter("meta"):
-        content = meta.get("content")
-        if content is None:
-            continue
-        for key, found in (("property", by_property), ("name", by_name)):
-            value = meta.get(key)
-            if value is not None and value not in found:
-                found[value] = content  # the first in the page, as XPath's first hit
+    metas = _metas(page)
     for prop in _PRICE_METAS:
-        amount = _first_meta(page, prop, by_property, by_name)
+        amount = _meta(metas, prop, by_name=True)
         if not amount:
             continue
         currency_prop = prop.replace(":amount", ":currency") if ":amount" in prop else None
-        currency = by_property.get(currency_prop) if currency_prop else None
+        currency = _meta(metas, currency_prop) if currency_prop else None
         parsed = parse_price(f"{amount} {currency or ''}".strip(), default_currency)
         if parsed.amount:
             return parsed.amount, parsed.currency
     return None
 
 
-def _first_meta(page: PageIndex, prop: str, by_property: dict[str, str],
-                by_name: dict[str, str]) -> str | None:
-    """The content of the first meta tag whose property or name is ``prop``."""
-    if prop in by_property and prop in by_name:
-        for meta in page.root.iter("meta"):  # both: whichever comes first
-            if (meta.get("property") == prop or meta.get("name") == prop) and \
-                    meta.get("content") is not None:
-                return meta.get("content")
-    return by_property.get(prop, by_name.get(prop))
+def _metas(page: PageIndex) -> list[tuple[str | None, str | None, str]]:
+    """(property, name, content) of the page's meta tags that have a content."""
+    return [(meta.get("property"), meta.get("name"), meta.get("content"))
+            for meta in page.root.iter("meta") if meta.get("content") is not None]
+
+
+def _meta(metas: list[tuple[str | None, str | None, str]], prop: str,
+          by_name: bool = False) -> str | None:
+    """The content of the first meta tag whose property (or, ``by_name``, name) is
+    ``prop``."""
+    return next((content for property_, name, content in metas
+                 if property_ == prop or (by_name and name == prop)), None)
 
 
 @dataclass(frozen=True)

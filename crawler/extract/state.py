@@ -18,7 +18,7 @@ from typing import Any
 
 import chompjs
 
-from crawler.extract.dom import PageIndex
+from crawler.extract.dom import DATA_PRICE_ATTRIBUTES, PageIndex
 from crawler.extract.price import AmountError, normalize_currency, parse_amount
 from crawler.extract.structured import Offer
 
@@ -38,10 +38,6 @@ _STATE_MARK = re.compile(
     r"__STATE__|__DATA__|dataLayer|gtag\(|ShopifyAnalytics|var meta\s*=|digitalData|"
     r"utag_data|window\.\w+\s*=\s*[{\[]")
 _HAS_PRICE = re.compile(r"""price\w*["']?\s*[:=]""", re.I)
-# In this order per element (dom.py finds the elements that have any of them).
-_DATA_ATTRIBUTES = ("data-price", "data-price-amount", "data-product-price",
-                    "data-sale-price", "data-final-price", "data-current-price",
-                    "data-price-value")
 # Bounds: state can be megabytes; a page is read in tens of milliseconds.
 MAX_SCRIPT = 2_000_000
 MAX_NODES = 100_000
@@ -73,7 +69,7 @@ def attribute_offers(page: PageIndex) -> list[Offer]:
     """Priced candidates from data-* attributes (Magento's data-price-amount, ...)."""
     offers = []
     for node in page.priced:
-        for name in _DATA_ATTRIBUTES:
+        for name in DATA_PRICE_ATTRIBUTES:
             amount = _amount(node.get(name))
             if amount is not None:
                 currency = normalize_currency(node.get("data-currency")
