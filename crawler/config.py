@@ -84,6 +84,9 @@ class CrawlOptions:
     site_max_requests: int | None = None
     site_max_minutes: float | None = None
     max_minutes: float | None = None
+    # Worker processes analysing photos; None: one per core, started when photos queue
+    # up; 0: none (photos are analysed in the crawl's threads).
+    analysis_processes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -443,7 +446,8 @@ class _Checker:
     def crawl(self, data: dict) -> CrawlOptions:
         keys = ("user_agent", "download_delay", "concurrent_requests_per_domain",
                 "autothrottle", "obey_robots", "timeout", "allow_private_hosts",
-                "database_wait", "site_max_requests", "site_max_minutes", "max_minutes")
+                "database_wait", "site_max_requests", "site_max_minutes", "max_minutes",
+                "analysis_processes")
         self.unknown_keys(data, keys, "crawl")
         return CrawlOptions(
             user_agent=self.string(data, "user_agent", "crawl.user_agent"),
@@ -465,6 +469,9 @@ class _Checker:
                                          low=0.1, high=7 * 24 * 60),
             max_minutes=self.number(data, "max_minutes", "crawl.max_minutes", low=0.1,
                                     high=7 * 24 * 60),
+            analysis_processes=self.number(data, "analysis_processes",
+                                           "crawl.analysis_processes", integer=True, low=0,
+                                           high=256),
         )
 
     def alerts(self, data: dict) -> Alerts:

@@ -28,6 +28,12 @@ CFMON_IMAGES_PER_LISTING = 3  # photos fetched and matched per listing, the main
 CFMON_IMAGE_DECODES = 2  # images decoded at once (memory: see matchers.images.MAX_PIXELS)
 # Photos waiting for analysis before the crawl pauses for them (pipelines/images.py).
 CFMON_IMAGE_BACKLOG = 64
+# Worker processes analysing photos (pipelines/analysis.py): None = one per core,
+# started once CFMON_IMAGE_PROCESSES_AFTER photos wait for analysis (a small crawl does
+# not pay for starting them); a number = that many, from the first photo; 0 = none, in
+# the reactor's thread pool.
+CFMON_IMAGE_PROCESSES = None
+CFMON_IMAGE_PROCESSES_AFTER = 32
 CFMON_IMAGE_CACHE = 2000  # image results remembered for listings that show them again
 CFMON_STORE_BATCH_SIZE = 50  # listings per write transaction
 CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands steadily
@@ -124,6 +130,8 @@ def crawl_settings(config: Config, db_path: str, sites: list[str] | None = None,
         settings["CLOSESPIDER_TIMEOUT"] = crawl.max_minutes * 60
     if crawl.database_wait is not None:
         settings["CFMON_STORE_LOCK_WAIT"] = crawl.database_wait
+    if crawl.analysis_processes is not None:
+        settings["CFMON_IMAGE_PROCESSES"] = crawl.analysis_processes
     settings["AUTOTHROTTLE_ENABLED"] = crawl.autothrottle
     settings["ROBOTSTXT_OBEY"] = crawl.obey_robots
     settings.update(overrides)

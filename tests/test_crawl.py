@@ -85,6 +85,73 @@ def test_demo_images_are_hashed_once_with_thumbnails(demo_crawl) -> None:
     assert [i["error"] for i in images if not i["phash"]] == ["HTTP 404"]
 
 
+def test_photos_analysed_in_worker_processes_give_the_same_answers(demo_crawl,
+                                                                   tmp_path: Path) -> None:
+    db, _, _ = demo_crawl
+    with MockServer(DEMO / "sites") as server:
+        text, _ = demo_config_text(server.url)
+        text = text.replace("[crawl]\n", "[crawl]\nanalysis_processes = 2\n", 1)
+        config = write_config(tmp_path, text)
+        result = run_cfmon("crawl", "--config", str(config), "--db", str(tmp_path / "p.db"),
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (stats,) = rows(tmp_path / "p.db", "SELECT stats FROM runs")
+    assert json.loads(stats["stats"])["cfmon/images/in_processes"] == 22
+
+    def answers(path: Path, base: str) -> list[tuple]:
+        return [(r[0].replace(base, ""), *r[1:]) for r in rows(
+            path, "SELECT url, sha256, phash, dhash, match, error FROM images ORDER BY url")]
+
+    def queue(path: Path, base: str) -> list[tuple]:
+        return sorted((r[0].replace(base, ""), r[1], r[2]) for r in rows(
+            path, "SELECT url, score, reasons FROM review_queue"))
+
+    first = demo_crawl[2].url
+    assert answers(tmp_path / "p.db", server.url) == answers(db, first)
+    assert queue(tmp_path / "p.db", server.url) == queue(db, first)
+
+
+POOL_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+from twisted.internet import defer, reactor
+from crawler.pipelines.analysis import AnalysisPool
+
+pool = AnalysisPool(1, None)
+
+@defer.inlineCallbacks
+def main():
+    try:
+        analysing = pool.analyse(Path(sys.argv[1]).read_bytes())
+        for pid in list(pool._executor._processes):  # the worker dies mid-photo
+            os.kill(pid, signal.SIGKILL)
+        analysis = yield analysing
+        print(analysis.sha256, analysis.width, pool.restarts)
+    finally:
+        pool.close()
+        reactor.stop()
+
+reactor.callWhenRunning(main)
+reactor.run()
+"""
+
+
+def test_a_dead_analysis_process_is_replaced_and_the_photo_analysed(tmp_path: Path) -> None:
+    import hashlib
+    import subprocess
+    import sys
+
+    photo = DEMO / "brand" / "catalog" / "trail-30.jpg"
+    (tmp_path / "pool.py").write_text(POOL_SCRIPT)
+    result = subprocess.run([sys.executable, "pool.py", str(photo)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sha256, width, restarts = result.stdout.split()
+    assert sha256 == hashlib.sha256(photo.read_bytes()).hexdigest() and int(width) > 0
+    assert restarts == "1"
+    assert "a photo analysis process died; starting new ones" in result.stderr
+
+
 def test_demo_faults_are_logged_with_their_urls(demo_crawl) -> None:
     _, log, server = demo_crawl
     assert f"listing gone (HTTP 404) at {server.url}/trendhub/p/removed-listing.html" in log

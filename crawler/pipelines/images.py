@@ -1,8 +1,9 @@
 """Listing images, fetched through Scrapy's ImagesPipeline and hashed once.
 
 Nothing is written to disk: the hashes and a small thumbnail travel with the item
-to the store pipeline, which keeps them in SQLite. Decoding and hashing run in the
-reactor's thread pool so that a large crawl is not slowed by them. Scrapy's media
+to the store pipeline, which keeps them in SQLite. Decoding, hashing and the check
+against the catalog run in the reactor's thread pool, and in worker processes once
+photos queue up (pipelines/analysis.py), so that a large crawl is not slowed by them. Scrapy's media
 cache makes an image shared by several listings download and hash only once per
 crawl; across crawls, an image already in the database is asked for conditionally
 (If-None-Match / If-Modified-Since) and, when the server answers 304 or sends the
@@ -25,14 +26,23 @@ from scrapy.pipelines.files import FilesPipeline
 from scrapy.pipelines.images import ImagesPipeline
 from scrapy.pipelines.media import MediaPipeline
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import DeferredSemaphore
+from twisted.internet.defer import Deferred, DeferredSemaphore
 from twisted.internet.threads import deferToThread
 
 from crawler.catalog import image_matcher
 from crawler.evidence import Capture, capture_response
-from crawler.stats import IMAGES_FAILED, IMAGES_HASHED, IMAGES_UNCHANGED, Counters
+from crawler.pipelines.analysis import analyse_photo
+from crawler.pipelines.analysis import from_settings as analysis_pool
+from crawler.stats import (
+    ANALYSIS_RESTARTS,
+    IMAGES_FAILED,
+    IMAGES_HASHED,
+    IMAGES_IN_PROCESSES,
+    IMAGES_UNCHANGED,
+    Counters,
+)
 from crawler.store.queries import hashed_images
-from matchers.images import ImageAnalysis, ImageError, ImageHashes, PhotoMatch, analyse_image
+from matchers.images import ImageAnalysis, ImageError, ImageHashes, PhotoMatch
 
 logger = logging.getLogger(__name__)
 
@@ -136,26 +146,25 @@ class ListingImagesPipeline(ImagesPipeline):
 
     async def image_downloaded(self, response: Response, request: Request,
                                info: MediaPipeline.SpiderInfo, *, item: Any = None) -> str:
-        # In the thread pool, a few at a time: decoding is where memory goes.
         self._backlog.add()
         try:
-            analysis = await maybe_deferred_to_future(
-                self._decodes.run(deferToThread, self._analyse, response.body))
+            analysis = await maybe_deferred_to_future(self._analyse(response.body))
         finally:
             self._backlog.done()
         self._analyses[request.url] = analysis
         return analysis.sha256
 
-    def _analyse(self, data: bytes) -> ImageAnalysis:
-        """Hashes, thumbnail and the reference photo the image shows (verified by
-        geometry); the keypoints are dropped once checked: the verdict is kept, with
-        the catalog it was checked against."""
-        analysis = analyse_image(data)
-        if self._matcher is None:
-            return replace(analysis, features=None, parts=(), tiny=None)
-        return replace(analysis, features=None, parts=(), tiny=None,
-                       match=self._matcher.match(analysis),
-                       match_key=self._matcher.key)
+    def _analyse(self, data: bytes) -> Deferred:
+        # Photos queueing up means analysis is what the crawl waits for: from then on
+        # it runs in worker processes, on every core.
+        if self._pool is not None and not self._pool.started \
+                and self._backlog.waiting >= self._pool_after:
+            self._pool.start()
+        if self._pool is not None and self._pool.started:
+            self._counters.crawl(IMAGES_IN_PROCESSES)
+            return self._pool_slots.run(self._pool.analyse, data)
+        # In the thread pool, a few at a time: decoding is where memory goes.
+        return self._decodes.run(deferToThread, analyse_photo, data, self._matcher)
 
     def _reusable(self, known: KnownImage | None) -> bool:
         """A stored analysis answers for this crawl only if it was checked against the
@@ -235,6 +244,15 @@ class ListingImagesPipeline(ImagesPipeline):
         config = self.crawler.settings.get("CFMON_CONFIG")
         self._matcher = (image_matcher(config, self.crawler.settings.get("CFMON_DB"))
                          if config is not None else None)
+        self._pool, self._pool_after = analysis_pool(self.crawler.settings, self._matcher)
+        # Two photos per worker: one being analysed, the next one already sent.
+        self._pool_slots = DeferredSemaphore(2 * self._pool.workers if self._pool else 1)
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            if self._pool.restarts:
+                self._counters.crawl(ANALYSIS_RESTARTS, self._pool.restarts)
 
     def item_completed(self, results: list, item: Any, info: MediaPipeline.SpiderInfo) -> Any:
         adapter = ItemAdapter(item)
