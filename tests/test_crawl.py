@@ -152,6 +152,54 @@ def test_a_dead_analysis_process_is_replaced_and_the_photo_analysed(tmp_path: Pa
     assert "a photo analysis process died; starting new ones" in result.stderr
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_killed_crawl_leaves_no_analysis_process_behind(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import CFMON, CFMON_ENV
+
+    with MockServer(DEMO / "sites") as server:
+        server.delays["/bazaar/search-3.html"] = 60  # the crawl is still running when killed
+        text, _ = demo_config_text(server.url)
+        config = write_config(tmp_path, text.replace(
+            "[crawl]\n", "[crawl]\nanalysis_processes = 2\n", 1))
+        crawl = subprocess.Popen([CFMON, "crawl", "--config", str(config), "--db",
+                                  str(tmp_path / "c.db"), "--quiet"], cwd=tmp_path,
+                                 env=CFMON_ENV, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            workers: list[int] = []
+            deadline = time.monotonic() + 120
+            while len(workers) < 2 and crawl.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)  # the forkserver is the crawl's child, workers its
+                workers = [w for child in _children(crawl.pid) for w in _children(child)]
+            assert len(workers) == 2 and crawl.poll() is None, "no analysis workers"
+            crawl.send_signal(signal.SIGKILL)
+            crawl.wait()
+            deadline = time.monotonic() + 60
+            while any(Path(f"/proc/{w}").exists() for w in workers) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not any(Path(f"/proc/{w}").exists() for w in workers)
+        finally:
+            if crawl.poll() is None:
+                crawl.kill()
+
+
 def test_demo_faults_are_logged_with_their_urls(demo_crawl) -> None:
     _, log, server = demo_crawl
     assert f"listing gone (HTTP 404) at {server.url}/trendhub/p/removed-listing.html" in log

@@ -17,6 +17,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -43,9 +46,30 @@ def analyse_photo(data: bytes, matcher: ImageMatcher | None) -> ImageAnalysis:
 _matcher: ImageMatcher | None = None  # in a worker: the catalog, set once
 
 
-def _start_worker(matcher: ImageMatcher | None) -> None:
+def _start_worker(matcher: ImageMatcher | None, crawl: int) -> None:
     global _matcher
     _matcher = matcher
+    threading.Thread(target=_exit_with, args=(crawl,), name="cfmon-crawl-watch",
+                     daemon=True).start()
+
+
+def _exit_with(crawl: int) -> None:
+    """End this worker when the crawl process ends. A crawl that is killed (the OOM
+    killer, a cron timeout's SIGKILL) cannot shut its pool down, and its workers, whose
+    parent is the forkserver, would wait for photos forever."""
+    try:
+        handle = os.pidfd_open(crawl)  # readable once the process has ended (Linux)
+    except (AttributeError, OSError):
+        while True:  # elsewhere: ask every few seconds
+            time.sleep(2)
+            try:
+                os.kill(crawl, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # alive, under another user: the pid was reused, keep asking
+    select.select([handle], [], [])
+    os._exit(0)
 
 
 def _in_worker(data: bytes) -> ImageAnalysis:
@@ -73,7 +97,7 @@ class AnalysisPool:
             context.set_forkserver_preload([__name__])
             self._executor = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=_start_worker,
-                initargs=(self.matcher,))
+                initargs=(self.matcher, os.getpid()))
 
     def analyse(self, data: bytes) -> defer.Deferred:
         """A Deferred firing with the photo's analysis, or failing with ImageError."""
