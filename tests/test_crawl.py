@@ -200,6 +200,42 @@ def test_a_killed_crawl_leaves_no_analysis_process_behind(tmp_path: Path) -> Non
                 crawl.kill()
 
 
+NO_PROCESSES = """
+import sys
+from crawler.pipelines import analysis
+from crawler.cli import main
+
+class NoProcesses:  # what a system without /dev/shm answers
+    def __init__(self, *args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+analysis.ProcessPoolExecutor = NoProcesses
+sys.argv = ["cfmon", *sys.argv[1:]]
+main()
+"""
+
+
+def test_photos_are_analysed_in_threads_where_processes_cannot_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import CFMON_ENV
+
+    (tmp_path / "no_processes.py").write_text(NO_PROCESSES)
+    with MockServer(DEMO / "sites") as server:
+        text, _ = demo_config_text(server.url)
+        config = write_config(tmp_path, text.replace(
+            "[crawl]\n", "[crawl]\nanalysis_processes = 2\n", 1))
+        result = subprocess.run([sys.executable, "no_processes.py", "crawl", "--config",
+                                 str(config), "--db", str(tmp_path / "c.db")], cwd=tmp_path,
+                                env=CFMON_ENV, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("photos are analysed in the crawl's threads: worker processes could not start "
+            "([Errno 38] Function not implemented)") in result.stderr
+    hashed = rows(tmp_path / "c.db", "SELECT count(*) AS n FROM images WHERE phash IS NOT NULL")
+    assert hashed[0]["n"] == 22
+
+
 def test_demo_faults_are_logged_with_their_urls(demo_crawl) -> None:
     _, log, server = demo_crawl
     assert f"listing gone (HTTP 404) at {server.url}/trendhub/p/removed-listing.html" in log

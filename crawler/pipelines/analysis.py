@@ -25,11 +25,16 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 
 from matchers.images import ImageAnalysis, ImageError, ImageMatcher, analyse_image
 
 logger = logging.getLogger(__name__)
+
+
+class PoolUnavailable(RuntimeError):
+    """Worker processes could not be started (no /dev/shm, a process limit): the photo
+    is not at fault, and the crawl's threads can analyse it."""
 
 
 def analyse_photo(data: bytes, matcher: ImageMatcher | None) -> ImageAnalysis:
@@ -90,29 +95,44 @@ class AnalysisPool:
         return self._executor is not None
 
     def start(self) -> None:
+        """Start the pool (its workers start with the first photos); PoolUnavailable
+        when this system cannot run one."""
         if self._executor is None:
-            context = multiprocessing.get_context("forkserver")
-            # Imported once by the forkserver, so that each worker starts in a fork of
-            # it instead of importing OpenCV, NumPy and Pillow again.
-            context.set_forkserver_preload([__name__])
-            self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_start_worker,
-                initargs=(self.matcher, os.getpid()))
+            try:
+                context = multiprocessing.get_context("forkserver")
+                # Imported once by the forkserver, so that each worker starts in a fork
+                # of it instead of importing OpenCV, NumPy and Pillow again.
+                context.set_forkserver_preload([__name__])
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=_start_worker,
+                    initargs=(self.matcher, os.getpid()))
+            except (OSError, ValueError, ImportError) as exc:  # no forkserver, no sem_open
+                raise PoolUnavailable(str(exc) or type(exc).__name__) from None
 
     def analyse(self, data: bytes) -> defer.Deferred:
-        """A Deferred firing with the photo's analysis, or failing with ImageError."""
+        """A Deferred firing with the photo's analysis, or failing with ImageError (the
+        photo) or PoolUnavailable (the system)."""
         result: defer.Deferred = defer.Deferred()
         self._submit(data, result, attempt=1)
         return result
 
     def _submit(self, data: bytes, result: defer.Deferred, attempt: int) -> None:
-        self.start()
-        executor = self._executor
         try:
+            self.start()
+            executor = self._executor
             future = executor.submit(_in_worker, data)
         except BrokenProcessPool:
             future = Future()
             future.set_exception(BrokenProcessPool("the pool was broken"))
+        except PoolUnavailable as exc:
+            result.errback(exc)
+            return
+        except (OSError, RuntimeError) as exc:  # starting a worker failed
+            result.errback(PoolUnavailable(str(exc) or type(exc).__name__))
+            return
+
+        # Imported here: importing it installs a reactor, which is Scrapy's to choose.
+        from twisted.internet import reactor
 
         def done(future: Future) -> None:
             # In the pool's thread: hand the outcome to the reactor's.

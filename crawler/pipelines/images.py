@@ -28,10 +28,11 @@ from scrapy.pipelines.media import MediaPipeline
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredSemaphore
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 
 from crawler.catalog import image_matcher
 from crawler.evidence import Capture, capture_response
-from crawler.pipelines.analysis import analyse_photo
+from crawler.pipelines.analysis import PoolUnavailable, analyse_photo
 from crawler.pipelines.analysis import from_settings as analysis_pool
 from crawler.stats import (
     ANALYSIS_RESTARTS,
@@ -159,12 +160,33 @@ class ListingImagesPipeline(ImagesPipeline):
         # it runs in worker processes, on every core.
         if self._pool is not None and not self._pool.started \
                 and self._backlog.waiting >= self._pool_after:
-            self._pool.start()
+            try:
+                self._pool.start()
+            except PoolUnavailable as exc:
+                self._no_pool(exc)
         if self._pool is not None and self._pool.started:
-            self._counters.crawl(IMAGES_IN_PROCESSES)
-            return self._pool_slots.run(self._pool.analyse, data)
+            analysing = self._pool_slots.run(self._pool.analyse, data)
+            analysing.addCallback(self._in_process)
+            analysing.addErrback(self._without_pool, data)
+            return analysing
         # In the thread pool, a few at a time: decoding is where memory goes.
         return self._decodes.run(deferToThread, analyse_photo, data, self._matcher)
+
+    def _in_process(self, analysis: ImageAnalysis) -> ImageAnalysis:
+        self._counters.crawl(IMAGES_IN_PROCESSES)
+        return analysis
+
+    def _without_pool(self, failure: Failure, data: bytes) -> Deferred:
+        failure.trap(PoolUnavailable)
+        self._no_pool(failure.value)
+        return self._decodes.run(deferToThread, analyse_photo, data, self._matcher)
+
+    def _no_pool(self, reason: Exception) -> None:
+        if self._pool is not None:
+            logger.warning("photos are analysed in the crawl's threads: worker processes "
+                           "could not start (%s)", reason)
+            self._pool.close()
+            self._pool = None
 
     def _reusable(self, known: KnownImage | None) -> bool:
         """A stored analysis answers for this crawl only if it was checked against the
