@@ -100,16 +100,19 @@ def _detector():
     return _orb
 
 
-def features(image: Image.Image) -> Features:
-    """ORB keypoints of ``image`` (RGB), resized so that its long side is WORKING_SIZE."""
+def features(image: Image.Image, grey: Image.Image | None = None) -> Features:
+    """ORB keypoints of ``image`` (RGB), resized so that its long side is WORKING_SIZE;
+    ``grey``: the image converted to "L" already, if the caller has it."""
     scale = WORKING_SIZE / max(image.size)
     if scale < 1:
         image = image.resize((max(1, round(image.width * scale)),
                               max(1, round(image.height * scale))), Image.BILINEAR)
-    grey = np.asarray(image.convert("L"))
+        grey = None  # of the image before the resize
+    grey = np.asarray(grey if grey is not None else image.convert("L"))
     small = cv2.resize(grey, (max(1, image.width // SMALL), max(1, image.height // SMALL)),
                        interpolation=cv2.INTER_AREA)
-    rgb = cv2.resize(np.asarray(image.convert("RGB")), (max(1, image.width // CHROMA),
+    colour = image if image.mode == "RGB" else image.convert("RGB")
+    rgb = cv2.resize(np.asarray(colour), (max(1, image.width // CHROMA),
                      max(1, image.height // CHROMA)), interpolation=cv2.INTER_AREA)
     chroma = np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[:, :, 1:])
     keypoints, descriptors = _detector().detectAndCompute(grey, None)

@@ -148,7 +148,10 @@ def decode(data: bytes, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
 
 
 def hash_decoded(image: Image.Image) -> ImageHashes:
-    grey = image.convert("L")
+    return _hash_grey(image.convert("L"))
+
+
+def _hash_grey(grey: Image.Image) -> ImageHashes:
     return ImageHashes(phash=_to_int(imagehash.phash(_reduced(grey, 32, 4))),
                        dhash=_to_int(imagehash.dhash(_reduced(grey, 9, 8))))
 
@@ -176,16 +179,21 @@ def _threshold(tolerance: int) -> list[int]:
 
 def trim_borders(image: Image.Image, tolerance: int = 12) -> Image.Image:
     """The image without uniform borders (padding, letterboxing) of its corner colour."""
+    box = _trim_box(image, tolerance)
+    return image if box is None else image.crop(box)
+
+
+def _trim_box(image: Image.Image, tolerance: int = 12) -> tuple[int, int, int, int] | None:
     corner = image.getpixel((0, 0))
     background = Image.new(image.mode, image.size, corner)
     diff = ImageChops.difference(image, background).convert("L")
     box = diff.point(_threshold(tolerance)).getbbox()
     if not box:
-        return image
+        return None
     w, h = box[2] - box[0], box[3] - box[1]
     if w < image.width * 0.3 or h < image.height * 0.3:
-        return image  # the "border" is most of the photo: not padding
-    return image.crop(box)
+        return None  # the "border" is most of the photo: not padding
+    return box
 
 
 def center(image: Image.Image, share: float = CENTER) -> Image.Image:
@@ -208,12 +216,27 @@ def crops(image: Image.Image) -> Iterator[Image.Image]:
 
 
 def query_variants(image: Image.Image) -> dict[str, ImageHashes]:
-    variants = {"full": hash_decoded(image)}
-    trimmed = trim_borders(image)
-    if trimmed.size != image.size:
-        variants["trimmed"] = hash_decoded(trimmed)
-    variants["center"] = hash_decoded(center(trimmed))
+    return _variants(image.convert("L"), _trim_box(image))
+
+
+def _variants(grey: Image.Image, box: tuple[int, int, int, int] | None) -> dict[str, ImageHashes]:
+    # Hashes of the photo, of it without its borders (``box``) and of its centre, from
+    # one grey copy: cropping and converting to grey commute.
+    variants = {"full": _hash_grey(grey)}
+    trimmed = grey if box is None else grey.crop(box)
+    if trimmed.size != grey.size:
+        variants["trimmed"] = _hash_grey(trimmed)
+    variants["center"] = _hash_grey(center(trimmed))
     return variants
+
+
+def _described(image: Image.Image) -> tuple[dict[str, ImageHashes], Features, np.ndarray]:
+    """Hash variants, keypoints and tiny image of ``image``, sharing its grey copy and
+    its border box (as query_variants, features and tiny would each compute them)."""
+    grey = image.convert("L")
+    box = _trim_box(image)
+    return (_variants(grey, box), features(image, grey),
+            _tiny(image if box is None else image.crop(box)))
 
 
 def photo_parts(image: Image.Image, limit: int = 3) -> list[tuple[int, int, int, int]]:
@@ -300,7 +323,7 @@ def analyse_part(image: Image.Image, box: tuple[int, int, int, int]) -> Part:
         crop = crop.resize((round(crop.width * factor), round(crop.height * factor)),
                            Image.BICUBIC)
     return Part((x0 / image.width, y0 / image.height, x1 / image.width, y1 / image.height),
-                query_variants(crop), features(crop), tiny(crop))
+                *_described(crop))
 
 
 TINY = 12  # pixels a side
@@ -311,8 +334,11 @@ def tiny(image: Image.Image) -> np.ndarray:
     deviations from its own mean ("tiny images", Torralba, Fergus and Freeman, PAMI
     2008). Close vectors (by dot product) propose candidates that the grey hashes miss:
     a product cut out of a larger picture keeps its colours and their layout."""
-    pixels = np.asarray(trim_borders(image).resize((TINY, TINY), Image.BOX),
-                        dtype=np.float32).ravel()
+    return _tiny(trim_borders(image))
+
+
+def _tiny(trimmed: Image.Image) -> np.ndarray:
+    pixels = np.asarray(trimmed.resize((TINY, TINY), Image.BOX), dtype=np.float32).ravel()
     pixels -= pixels.mean()
     norm = float(np.linalg.norm(pixels))
     return pixels / norm if norm else pixels
@@ -322,7 +348,7 @@ def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnal
     """Hashes (with variants), keypoints, parts and thumbnail of image bytes from a single
     decode."""
     image = decode(data, max_pixels)
-    variants = query_variants(image)
+    variants, keypoints, colours = _described(image)
     return ImageAnalysis(
         sha256=hashlib.sha256(data).hexdigest(),
         width=image.width,
@@ -330,8 +356,8 @@ def analyse_image(data: bytes, max_pixels: int | None = MAX_PIXELS) -> ImageAnal
         hashes=variants["full"],
         thumbnail=make_thumbnail(image),
         variants=variants,
-        features=features(image),
-        tiny=tiny(image),
+        features=keypoints,
+        tiny=colours,
         parts=tuple(analyse_part(image, box) for box in photo_parts(image)),
     )
 
