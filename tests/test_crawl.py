@@ -117,8 +117,6 @@ from pathlib import Path
 from twisted.internet import defer, reactor
 from crawler.pipelines.analysis import AnalysisPool
 
-pool = AnalysisPool(1, None)
-
 @defer.inlineCallbacks
 def main():
     try:
@@ -131,8 +129,10 @@ def main():
         pool.close()
         reactor.stop()
 
-reactor.callWhenRunning(main)
-reactor.run()
+if __name__ == "__main__":  # workers import this file again (multiprocessing)
+    pool = AnalysisPool(1, None)
+    reactor.callWhenRunning(main)
+    reactor.run()
 """
 
 
@@ -210,8 +210,9 @@ class NoProcesses:  # what a system without /dev/shm answers
         raise OSError(38, "Function not implemented")
 
 analysis.ProcessPoolExecutor = NoProcesses
-sys.argv = ["cfmon", *sys.argv[1:]]
-main()
+if __name__ == "__main__":
+    sys.argv = ["cfmon", *sys.argv[1:]]
+    main()
 """
 
 
