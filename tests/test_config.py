@@ -112,6 +112,19 @@ def test_missing_image_and_bad_types_are_reported(config_dir: Path) -> None:
     assert "sites[1].max_pages: expected an integer, got string 'three'" in message
 
 
+def test_analysis_processes_is_a_count_of_workers(config_dir: Path) -> None:
+    from crawler.config import parse_config
+    from crawler.settings import crawl_settings
+
+    message = problems(config_dir, VALID + "\n[crawl]\nanalysis_processes = -1\n")
+    assert "crawl.analysis_processes: expected a number between 0 and 256, got -1" in message
+    config = parse_config(VALID + "\n[crawl]\nanalysis_processes = 0\n",
+                          config_dir / "monitor.toml")
+    assert crawl_settings(config, "c.db")["CFMON_IMAGE_PROCESSES"] == 0
+    default = parse_config(VALID, config_dir / "monitor.toml")
+    assert crawl_settings(default, "c.db")["CFMON_IMAGE_PROCESSES"] is None  # one per core
+
+
 def test_duplicate_site_names_and_relative_urls_are_rejected(config_dir: Path) -> None:
     text = VALID.replace('name = "structured"', 'name = "shopmart"').replace(
         "https://other.example/list", "/list")
