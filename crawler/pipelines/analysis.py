@@ -56,7 +56,7 @@ def _start_worker(matcher: ImageMatcher | None, crawl: int) -> None:
     global _matcher
     _matcher = matcher
     # The workers are the parallelism: OpenCV's own threads would only contend with
-    # them for the same cores (12% slower per photo with two workers on two cores).
+    # them for the same cores (2-6% slower per photo, two workers on two cores).
     cv2.setNumThreads(1)
     threading.Thread(target=_exit_with, args=(crawl,), name="cfmon-crawl-watch",
                      daemon=True).start()
