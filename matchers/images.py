@@ -215,10 +215,6 @@ def crops(image: Image.Image) -> Iterator[Image.Image]:
             yield image.crop((x, y, x + cw, y + ch))
 
 
-def query_variants(image: Image.Image) -> dict[str, ImageHashes]:
-    return _variants(image.convert("L"), _trim_box(image))
-
-
 def _variants(grey: Image.Image, box: tuple[int, int, int, int] | None) -> dict[str, ImageHashes]:
     # Hashes of the photo, of it without its borders (``box``) and of its centre, from
     # one grey copy: cropping and converting to grey commute.
@@ -232,7 +228,7 @@ def _variants(grey: Image.Image, box: tuple[int, int, int, int] | None) -> dict[
 
 def _described(image: Image.Image) -> tuple[dict[str, ImageHashes], Features, np.ndarray]:
     """Hash variants, keypoints and tiny image of ``image``, sharing its grey copy and
-    its border box (as query_variants, features and tiny would each compute them)."""
+    its border box (hash_decoded, features and tiny would each compute them)."""
     grey = image.convert("L")
     box = _trim_box(image)
     return (_variants(grey, box), features(image, grey),

@@ -93,6 +93,7 @@ class AnalysisPool:
         self.matcher = matcher
         self._executor: ProcessPoolExecutor | None = None
         self.restarts = 0
+        self.closed = False
 
     @property
     def started(self) -> bool:
@@ -121,6 +122,9 @@ class AnalysisPool:
         return result
 
     def _submit(self, data: bytes, result: defer.Deferred, attempt: int) -> None:
+        if self.closed:  # a retry after the crawl closed the pool: start no new one
+            result.errback(ImageError("the crawl ended before the photo was analysed"))
+            return
         try:
             self.start()
             executor = self._executor
@@ -168,6 +172,7 @@ class AnalysisPool:
             result.errback(error)
 
     def close(self) -> None:
+        self.closed = True
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None

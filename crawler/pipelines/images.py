@@ -3,11 +3,12 @@
 Nothing is written to disk: the hashes and a small thumbnail travel with the item
 to the store pipeline, which keeps them in SQLite. Decoding, hashing and the check
 against the catalog run in the reactor's thread pool, and in worker processes once
-photos queue up (pipelines/analysis.py), so that a large crawl is not slowed by them. Scrapy's media
-cache makes an image shared by several listings download and hash only once per
-crawl; across crawls, an image already in the database is asked for conditionally
-(If-None-Match / If-Modified-Since) and, when the server answers 304 or sends the
-same bytes again (same SHA-256), its stored hashes are reused without decoding.
+photos queue up (pipelines/analysis.py), so that a large crawl is not slowed by
+them. Scrapy's media cache makes an image shared by several listings download and
+hash only once per crawl; across crawls, an image already in the database is asked
+for conditionally (If-None-Match / If-Modified-Since) and, when the server answers
+304 or sends the same bytes again (same SHA-256), its stored hashes are reused
+without decoding.
 """
 
 from __future__ import annotations
