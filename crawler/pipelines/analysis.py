@@ -43,10 +43,9 @@ def analyse_photo(data: bytes, matcher: ImageMatcher | None) -> ImageAnalysis:
     geometry); the keypoints are dropped once checked: the verdict is kept, with the
     catalog it was checked against."""
     analysis = analyse_image(data)
-    if matcher is None:
-        return replace(analysis, features=None, parts=(), tiny=None)
-    return replace(analysis, features=None, parts=(), tiny=None,
-                   match=matcher.match(analysis), match_key=matcher.key)
+    if matcher is not None:
+        analysis = replace(analysis, match=matcher.match(analysis), match_key=matcher.key)
+    return replace(analysis, features=None, parts=(), tiny=None)
 
 
 _matcher: ImageMatcher | None = None  # in a worker: the catalog, set once
@@ -83,6 +82,9 @@ def _exit_with(crawl: int) -> None:
 
 def _in_worker(data: bytes) -> ImageAnalysis:
     return analyse_photo(data, _matcher)
+
+
+_CLOSED = "the crawl ended before the photo was analysed"
 
 
 class AnalysisPool:
@@ -123,7 +125,7 @@ class AnalysisPool:
 
     def _submit(self, data: bytes, result: defer.Deferred, attempt: int) -> None:
         if self.closed:  # a retry after the crawl closed the pool: start no new one
-            result.errback(ImageError("the crawl ended before the photo was analysed"))
+            result.errback(ImageError(_CLOSED))
             return
         try:
             self.start()
@@ -151,7 +153,7 @@ class AnalysisPool:
     def _finish(self, future: Future, executor: ProcessPoolExecutor, data: bytes,
                 result: defer.Deferred, attempt: int) -> None:
         if future.cancelled():  # the crawl is closing
-            result.errback(ImageError("the crawl ended before the photo was analysed"))
+            result.errback(ImageError(_CLOSED))
             return
         error = future.exception()
         if error is None:

@@ -170,6 +170,9 @@ class ListingImagesPipeline(ImagesPipeline):
             analysing.addCallback(self._in_process)
             analysing.addErrback(self._without_pool, data)
             return analysing
+        return self._in_thread(data)
+
+    def _in_thread(self, data: bytes) -> Deferred:
         # In the thread pool, a few at a time: decoding is where memory goes.
         return self._decodes.run(deferToThread, analyse_photo, data, self._matcher)
 
@@ -180,7 +183,7 @@ class ListingImagesPipeline(ImagesPipeline):
     def _without_pool(self, failure: Failure, data: bytes) -> Deferred:
         failure.trap(PoolUnavailable)
         self._no_pool(failure.value)
-        return self._decodes.run(deferToThread, analyse_photo, data, self._matcher)
+        return self._in_thread(data)
 
     def _no_pool(self, reason: Exception) -> None:
         if self._pool is not None:
