@@ -35,6 +35,7 @@ _DATA_PRICE_SET = frozenset(DATA_PRICE_ATTRIBUTES)
 _DATA_PRICE_NAMES = re.compile(
     rf"data-(?i:{'|'.join(name.removeprefix('data-') for name in DATA_PRICE_ATTRIBUTES)})")
 _NO_TEXT = {"script", "style"}
+_NO_KEY = (None, None, None)
 
 
 @dataclass
@@ -45,12 +46,16 @@ class PageIndex:
     # The body (the root when the page has none): what a buyer sees.
     body: etree._Element
     # Every node's position in document order, comments included.
-    order: dict[etree._Element, int]
+    order: Positions
     # The product title's element (the longest H1) and its position.
     title: etree._Element | None
     anchor: int
-    # Elements inside the body with a class, id or itemprop, with their marks.
+    # Elements inside the body with a class, id or itemprop, with those values.
+    attributed: list[tuple[etree._Element, Key]] = field(default_factory=list)
+    # Those of them whose words mark something (marks.py), with their marks, in
+    # document order; and the same marks by element, the body's own included.
     marked: list[tuple[etree._Element, int]] = field(default_factory=list)
+    bits: dict[etree._Element, int] = field(default_factory=dict)
     # Text nodes of the body with a digit, outside scripts and styles:
     # (element, is its tail, text).
     digit_texts: list[tuple[etree._Element, bool, str]] = field(default_factory=list)
@@ -58,6 +63,25 @@ class PageIndex:
     label_texts: list[tuple[etree._Element, bool, str]] = field(default_factory=list)
     # Elements of the body with a data-* price attribute (Magento's data-price-amount).
     priced: list[etree._Element] = field(default_factory=list)
+
+
+class Positions(dict):
+    """Nodes' positions in document order. The walk of the body numbers its nodes as it
+    meets them; a node outside the body (the head, a byline found by id) is numbered
+    when first asked for, by a walk of the whole page."""
+
+    def __init__(self, root: etree._Element):
+        super().__init__()
+        self.root = root
+        self.whole = False
+
+    def __missing__(self, node: etree._Element) -> int:
+        if not self.whole:
+            self.whole = True
+            self.update(zip(self.root.iter(), count()))
+            if node in self:
+                return self[node]
+        raise KeyError(node)
 
 
 def index_page(root: etree._Element, html: str | None = None) -> PageIndex:
@@ -71,22 +95,30 @@ def index_page(root: etree._Element, html: str | None = None) -> PageIndex:
     if body is None:
         body = root.find(".//body")
     top = body if body is not None else root
-    order = dict(zip(root.iter(), count()))
+    order = Positions(root)
+    # The body's nodes follow each other in document order from the body's position.
+    position = 0
+    for position, node in enumerate(root.iter()):  # noqa: B007 (used after the loop)
+        if node is top:
+            break
     title = title_anchor(root)
-    index = PageIndex(root, top, order, title, order[title] if title is not None else 0)
+    index = PageIndex(root, top, order, title, 0)
     digits, labels, priced = index.digit_texts, index.label_texts, index.priced
-    keyed: list[tuple[etree._Element, Key]] = []
+    keyed = index.attributed
     # Only a page that writes one of the names can have a data-* price attribute.
     data_prices = html is None or _DATA_PRICE_NAMES.search(html) is not None or \
         "DATA-" in html or "Data-" in html
     digit, label = _DIGIT.search, _LABEL_START.match
     # The hottest loop of extraction: a real page has thousands of nodes.
     for el in top.iter():
+        order[el] = position
+        position += 1
         tag = el.tag
         if tag.__class__ is str:
             if el is not top:
-                key = key_of(el)
-                if key is not None:
+                get = el.get  # (key_of, inlined: a call per node costs ~10% here)
+                key = (get("class"), get("id"), get("itemprop"))
+                if key != _NO_KEY:
                     keyed.append((el, key))
                 if data_prices and not _DATA_PRICE_SET.isdisjoint(el.keys()):
                     priced.append(el)
@@ -104,8 +136,14 @@ def index_page(root: etree._Element, html: str | None = None) -> PageIndex:
                 digits.append((el, True, tail))
             elif label(tail):
                 labels.append((el, True, tail))
-    bits = marks_of({key for _, key in keyed})
-    index.marked.extend((el, bits[key]) for el, key in keyed)
+    own = key_of(top) if isinstance(top.tag, str) else None
+    bits = marks_of({key for _, key in keyed} | ({own} if own else set()))
+    index.marked.extend((el, found) for el, key in keyed if (found := bits[key]))
+    index.bits.update(index.marked)
+    if own and bits[own]:
+        index.bits[top] = bits[own]
+    if title is not None:
+        index.anchor = order[title]
     return index
 
 

@@ -30,7 +30,6 @@ from crawler.extract.marks import (
     NOT_CURRENT_WORDS,
     OLD,
     PRICE,
-    marks,
 )
 from crawler.extract.price import parse_price
 from crawler.extract.rules import DEFAULT, PriceRules
@@ -249,7 +248,7 @@ def shown_amounts(layout: Layout, rules: PriceRules = DEFAULT,
     for owner, is_tail, text in page.digit_texts:
         container = owner.getparent() if is_tail else owner
         if isinstance(owner.tag, str) and owner.tag not in _SKIP_TEXT_OF and \
-                len(text) <= 80 and not _is_old(container, top, elsewhere, old):
+                len(text) <= 80 and not _is_old(container, page, elsewhere, old):
             found.append((order[owner], 1 if is_tail else 0, text))
         # (the text after a comment is read only with the element around it)
         el = container
@@ -263,10 +262,10 @@ def shown_amounts(layout: Layout, rules: PriceRules = DEFAULT,
             if size > limit:
                 break  # an ancestor holds at least as much text
             if el.tag not in _SKIP_TEXT_OF and 1 <= len(el) <= 8 \
-                    and not _is_old(el, top, elsewhere, old):
+                    and not _is_old(el, page, elsewhere, old):
                 whole = "".join(el.itertext())
                 if _DIGIT.search(whole):
-                    found.append((order[el], 2, "".join(_current_text(el, elsewhere))))
+                    found.append((order[el], 2, "".join(_current_text(el, elsewhere, page.bits))))
             el = None if el is top else el.getparent()
     shown: dict[Decimal, Shown] = {}
     spelled = None if amounts is None else {_spelled(amount) for amount in amounts}
@@ -288,11 +287,12 @@ def _spelled(amount: Decimal) -> str:
     return format(abs(amount).normalize(), "f").replace(".", "").lstrip("0") or "0"
 
 
-def _is_old(el: etree._Element | None, top: etree._Element, elsewhere: set[etree._Element],
+def _is_old(el: etree._Element | None, page: PageIndex, elsewhere: set[etree._Element],
             old: dict[etree._Element, bool]) -> bool:
-    """Whether prices inside ``el`` are not current: it or an ancestor up to ``top``
+    """Whether prices inside ``el`` are not current: it or an ancestor up to the body
     is struck, marked as an old price or elsewhere. Script-like elements pass nothing
     on. Remembered per element in ``old``."""
+    top, bits = page.body, page.bits
     chain = []
     while el is not None and el not in old:
         chain.append(el)
@@ -305,11 +305,12 @@ def _is_old(el: etree._Element | None, top: etree._Element, elsewhere: set[etree
             value = old[node] = False
             continue
         value = old[node] = value or node.tag in _STRUCK or node in elsewhere or \
-            bool((marks(node) or 0) & OLD)
+            bool(bits.get(node, 0) & OLD)
     return value
 
 
-def _current_text(el: etree._Element, elsewhere: set[etree._Element]) -> list[str]:
+def _current_text(el: etree._Element, elsewhere: set[etree._Element],
+                  bits: dict[etree._Element, int]) -> list[str]:
     """Text of ``el`` and its descendants, without struck, old or elsewhere prices: a
     price split over elements reads whole ("$" "37" ".30"), a struck one beside the
     sale price does not join it."""
@@ -317,8 +318,8 @@ def _current_text(el: etree._Element, elsewhere: set[etree._Element]) -> list[st
     for child in el:
         if isinstance(child.tag, str) and child.tag not in _SKIP_TEXT_OF and \
                 child.tag not in _STRUCK and child not in elsewhere and \
-                not (marks(child) or 0) & OLD:
-            pieces.extend(_current_text(child, elsewhere))
+                not bits.get(child, 0) & OLD:
+            pieces.extend(_current_text(child, elsewhere, bits))
         pieces.append(child.tail or "")
     return pieces
 
@@ -339,7 +340,7 @@ def _add_amount(shown: dict[Decimal, Shown], text: str, distance: int, net: bool
 
 # "#bylineInfo::text, #brand::text, .po-brand .po-break-word::text" (Amazon's byline
 # and its "Brand" row), without a walk of the page: id() is a lookup, and the rows are
-# among the index's marked elements.
+# among the index's elements with a class.
 _BYLINE_IDS = etree.XPath("id('bylineInfo')/text() | id('brand')/text()")
 _ROW_VALUES = etree.XPath(
     ".//*[contains(concat(' ', normalize-space(@class), ' '), ' po-break-word ')]/text()")
@@ -349,8 +350,8 @@ _LABEL_TAGS = {"th", "td", "dt", "span", "div", "label", "b", "strong"}
 def _brand(page: PageIndex) -> str | None:
     """A brand from a "Brand: X" byline or a "Brand | X" specification row."""
     texts = list(_BYLINE_IDS(page.root))
-    for el, _ in page.marked:
-        if "po-brand" in (el.get("class") or "").split():
+    for el, (classes, _, _) in page.attributed:
+        if classes and "po-brand" in classes and "po-brand" in classes.split():
             texts.extend(_ROW_VALUES(el))
     for text in sorted(texts, key=lambda t: page.order[t.getparent()]):
         match = _BYLINE.match(" ".join(text.split()))

@@ -33,10 +33,13 @@ _CURRENCY_KEYS = ("currency", "currencyCode", "currency_code", "priceCurrency",
                   "currencyIso", "currencyISO")
 # A script worth parsing is application state (a JSON script, or one of the names
 # frameworks and analytics give their state) and names a price key.
-_STATE_MARK = re.compile(
-    r"__NEXT_DATA__|__NUXT__|__INITIAL_STATE__|__PRELOADED_STATE__|__APOLLO_STATE__|"
-    r"__STATE__|__DATA__|dataLayer|gtag\(|ShopifyAnalytics|var meta\s*=|digitalData|"
-    r"utag_data|window\.\w+\s*=\s*[{\[]")
+# Searched as plain words first: one regex of them all tried every pattern at every
+# position of every script's start (~1 ms a real page).
+_STATE_WORDS = ("__NEXT_DATA__", "__NUXT__", "__INITIAL_STATE__", "__PRELOADED_STATE__",
+                "__APOLLO_STATE__", "__STATE__", "__DATA__", "dataLayer", "gtag(",
+                "ShopifyAnalytics", "digitalData", "utag_data")
+_STATE_ASSIGNED = (("var meta", re.compile(r"var meta\s*=")),
+                   ("window.", re.compile(r"window\.\w+\s*=\s*[{\[]")))
 _HAS_PRICE = re.compile(r"""price\w*["']?\s*[:=]""", re.I)
 # Bounds: state can be megabytes; a page is read in tens of milliseconds.
 MAX_SCRIPT = 2_000_000
@@ -55,7 +58,7 @@ def state_offers(page: PageIndex) -> list[Offer]:
         text = "".join(script.itertext())
         if len(text) > MAX_SCRIPT:
             continue
-        if kind != "application/json" and not _STATE_MARK.search(text[:5000]) \
+        if kind != "application/json" and not _is_state(text[:5000]) \
                 and script.get("id") != "__NEXT_DATA__":
             continue  # a library or a widget's code, not the page's state
         if not _HAS_PRICE.search(text):
@@ -63,6 +66,12 @@ def state_offers(page: PageIndex) -> list[Offer]:
         for value in _parse(text, kind):
             offers.extend(_walk(value))
     return offers
+
+
+def _is_state(start: str) -> bool:
+    """Whether a script's start names application state (a framework's or analytics')."""
+    return any(word in start for word in _STATE_WORDS) or any(
+        word in start and pattern.search(start) for word, pattern in _STATE_ASSIGNED)
 
 
 def attribute_offers(page: PageIndex) -> list[Offer]:
