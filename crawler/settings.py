@@ -56,6 +56,11 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
+# What one page yields, processed at once. Scrapy starts this many asyncio tasks for
+# every response a callback handles (100 by default: ~1 ms a page, for the one listing
+# a product page yields); a results page's cards still go through the pipelines 16 at
+# a time, more than its site's downloads let run.
+CONCURRENT_ITEMS = 16
 DOWNLOAD_DELAY = 0.5
 DOWNLOAD_TIMEOUT = 30
 RETRY_TIMES = 2
