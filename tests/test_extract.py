@@ -294,8 +294,9 @@ def test_an_elements_marks_are_what_its_whole_class_id_and_itemprop_say() -> Non
     m._KNOWN.clear()
     m._WORDS.clear()
     for el in elements:
-        cls, ident, prop = (value or "" for value in m.key_of(el))
-        assert m.marks(el) == whole(cls, ident, prop), (cls, ident, prop)
+        key = m.key_of(el)
+        cls, ident, prop = (value or "" for value in key)
+        assert m.marks_of([key])[key] == whole(cls, ident, prop), (cls, ident, prop)
 
 
 def test_a_page_reads_the_same_when_the_class_word_tables_were_emptied() -> None:

@@ -61,15 +61,6 @@ def key_of(el: etree._Element) -> Key | None:
     return None if key == _NONE else key
 
 
-def marks(el: etree._Element) -> int | None:
-    """The bits of ``el``'s class, id and itemprop; None when it has none of them."""
-    key = key_of(el)
-    if key is None:
-        return None
-    found = _KNOWN.get(key)
-    return found if found is not None else marks_of((key,))[key]
-
-
 def marks_of(keys: Collection[Key]) -> dict[Key, int]:
     """The bits of many (class, id, itemprop) at once: a page's new words are matched
     in one string, a pattern at a time."""
