@@ -307,3 +307,22 @@ def test_a_page_reads_the_same_when_the_class_word_tables_were_emptied() -> None
     m._KNOWN.clear()
     m._WORDS.clear()
     assert extract_product(html, BASE).as_json() == first
+
+
+def test_positions_outside_the_body_are_the_whole_pages_document_order() -> None:
+    """The walk numbers the body's nodes; a node outside it (a byline script in the head)
+    is numbered when asked for, with the number a walk of the whole page gives it."""
+    from crawler.extract.dom import index_page, parse_page
+
+    html = ('<html><head><title>t</title><script id="brand">Brand: Nordvik</script></head>'
+            '<body><!-- c --><h1>Nordvik Trail Backpack</h1><p class="price">$129.00</p>'
+            '<div><span>In stock</span></div></body></html>')
+    root = parse_page(html).root
+    index = index_page(root, html)
+    whole = {node: position for position, node in enumerate(root.iter())}
+    assert {node: index.order[node] for node in index.body.iter()} == \
+        {node: whole[node] for node in index.body.iter()}
+    script = root.find(".//script")
+    assert index.order[script] == whole[script]
+    assert index.anchor == whole[index.title]
+    assert extract_product(html, BASE).values["brand"] == "Nordvik"
