@@ -108,9 +108,13 @@ _UNAVAILABLE = {"OutOfStock", "SoldOut", "Discontinued"}
 
 def extract_product(html: str, url: str, selectors: dict[str, str] | None = None,
                     default_currency: str | None = None,
-                    rules: PriceRules = DEFAULT) -> Extracted:
-    """A product page: the site's selectors, then structured data, then heuristics."""
-    page = parse_page(html, url)
+                    rules: PriceRules = DEFAULT, page: Selector | None = None) -> Extracted:
+    """A product page: the site's selectors, then structured data, then heuristics.
+
+    ``page``: ``html`` already parsed by ``parse_page``, for a caller that reads more of
+    it (a real page's parse is ~5 ms)."""
+    if page is None:
+        page = parse_page(html, url)
     out = Extracted()
     selectors = selectors or {}
     raw = {name: _read(page, name, q) for name, q in selectors.items()}

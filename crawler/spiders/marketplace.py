@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from crawler.config import Config, Site
 from crawler.evidence import Capture, capture_response
 from crawler.extract.blocked import blocked_reason
+from crawler.extract.dom import parse_page
 from crawler.extract.page import Extracted, absolute_url, extract_card, extract_product
 from crawler.extract.selectors import select, select_text
 from crawler.items import GoneListing, Listing, SeenListing
@@ -144,16 +145,19 @@ class MarketplaceSpider(scrapy.Spider):
             return
         self.counters.count(site.name, PAGES)
         try:
+            # One parse for extraction and for the block-page check below (Scrapy's
+            # response.css would parse the page a second time).
+            page = parse_page(response.text, response.url)
             extracted = extract_product(response.text, response.url, site.product,
-                                        site.currency)
+                                        site.currency, page=page)
         except Exception as exc:
             self.logger.exception("product page unreadable at %s", response.url)
             self.counters.error(site.name, "product_page", f"{exc} at {response.url}")
             self.counters.count(site.name, PRODUCTS_FAILED)
             yield SeenListing(site.name, url, "unreadable page")
             return
-        blocked = blocked_reason(response.css("title::text").get(),
-                                 response.xpath("string(//h1[1])").get(), extracted, card)
+        blocked = blocked_reason(page.css("title::text").get(),
+                                 page.xpath("string(//h1[1])").get(), extracted, card)
         if blocked:
             # Not the listing: its stored data and evidence stand; it is still listed.
             self.logger.warning("blocked: %s at %s", blocked, response.url)
