@@ -488,3 +488,49 @@ def test_product_pages_go_before_the_next_results_page(tmp_path: Path) -> None:
     results = [r for r in out if "/s?p=2" in r.url]
     assert len(products) == 2 and len(results) == 1
     assert min(r.priority for r in products) > results[0].priority
+
+
+def test_a_product_page_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extraction and the block-page check read one parse of the page (Scrapy's
+    response.css would parse it again: ~6 ms a real page)."""
+    from types import SimpleNamespace
+
+    from lxml import etree
+    from scrapy.http import HtmlResponse, Request
+    from scrapy.settings import Settings
+
+    from crawler.config import load_config
+    from crawler.extract.page import Extracted
+    from crawler.items import Listing, SeenListing
+    from crawler.spiders.marketplace import MarketplaceSpider
+    from crawler.stats import Counters
+    from tests.conftest import FIXTURES
+
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        '[brand]\nname = "Nordvik"\n[[products]]\nname = "Nordvik Trail"\nmsrp = 100.0\n'
+        'currency = "USD"\n[[sites]]\nname = "shop"\nstart_urls = ["https://shop.example/s"]\n'
+        '[sites.results]\nlisting = "li"\nurl = "a::attr(href)"\n[sites.product]\n')
+    spider = MarketplaceSpider(config=load_config(config))
+    spider.crawler = SimpleNamespace(settings=Settings())
+    spider.crawler.settings.setmodule("crawler.settings")
+    stats: dict = {}
+    spider.__dict__["counters"] = Counters(SimpleNamespace(
+        inc_value=lambda key, n=1: stats.__setitem__(key, stats.get(key, 0) + n),
+        get_value=lambda key, default=None: stats.get(key, default),
+        set_value=stats.__setitem__))
+    parses = []
+    parse = etree.fromstring
+    monkeypatch.setattr(etree, "fromstring", lambda *a, **k: parses.append(a) or parse(*a, **k))
+    product = (FIXTURES / "pages" / "jsonld-several-offers.html").read_bytes()
+    captcha = (b"<html><head><title>Just a moment...</title></head><body>"
+               b"<h1>Verify you are human</h1></body></html>")
+    for body, kind in ((product, Listing), (captcha, SeenListing)):
+        response = HtmlResponse("https://shop.example/p/1", body=body, encoding="utf-8",
+                                request=Request("https://shop.example/p/1"))
+        parses.clear()
+        out = list(spider.parse_product(response, site=spider.sites[0], card=Extracted(),
+                                        found_on="https://shop.example/s"))
+        assert [type(item) for item in out] == [kind]
+        assert len(parses) == 1
+    assert stats["cfmon/blocked"] == 1
