@@ -16,7 +16,7 @@ import lxml.html
 from lxml import etree
 from parsel import Selector
 
-from crawler.extract.marks import Key, key_of, marks_of
+from crawler.extract.marks import NO_KEY, Key, key_of, marks_of
 
 _DIGIT = re.compile(r"\d")
 # What a brand label says ("Brand:", "Marke"); heuristics.py reads the whole label,
@@ -35,7 +35,6 @@ _DATA_PRICE_SET = frozenset(DATA_PRICE_ATTRIBUTES)
 _DATA_PRICE_NAMES = re.compile(
     rf"data-(?i:{'|'.join(name.removeprefix('data-') for name in DATA_PRICE_ATTRIBUTES)})")
 _NO_TEXT = {"script", "style"}
-_NO_KEY = (None, None, None)
 
 
 @dataclass
@@ -118,7 +117,7 @@ def index_page(root: etree._Element, html: str | None = None) -> PageIndex:
             if el is not top:
                 get = el.get  # (key_of, inlined: a call per node costs ~10% here)
                 key = (get("class"), get("id"), get("itemprop"))
-                if key != _NO_KEY:
+                if key != NO_KEY:
                     keyed.append((el, key))
                 if data_prices and not _DATA_PRICE_SET.isdisjoint(el.keys()):
                     priced.append(el)
@@ -136,7 +135,7 @@ def index_page(root: etree._Element, html: str | None = None) -> PageIndex:
                 digits.append((el, True, tail))
             elif label(tail):
                 labels.append((el, True, tail))
-    own = key_of(top) if isinstance(top.tag, str) else None
+    own = key_of(top)
     bits = marks_of({key for _, key in keyed} | ({own} if own else set()))
     index.marked.extend((el, found) for el, key in keyed if (found := bits[key]))
     index.bits.update(index.marked)

@@ -49,7 +49,7 @@ _PATTERNS = tuple((re.compile(pattern.pattern.lower()), bits) for pattern, bits 
 Key = tuple[str | None, str | None, str | None]
 _KNOWN: dict[Key, int] = {}
 _WORDS: dict[str, int] = {}
-_NONE: Key = (None, None, None)
+NO_KEY: Key = (None, None, None)  # an element with no class, id or itemprop
 _LOCK = threading.Lock()
 _KEPT = 50_000  # bounded: a long crawl meets many sites' class names
 
@@ -58,7 +58,7 @@ def key_of(el: etree._Element) -> Key | None:
     """``el``'s class, id and itemprop; None when it has none of them."""
     get = el.get
     key = (get("class"), get("id"), get("itemprop"))
-    return None if key == _NONE else key
+    return None if key == NO_KEY else key
 
 
 def marks_of(keys: Collection[Key]) -> dict[Key, int]:
