@@ -35,6 +35,7 @@ CFMON_IMAGE_BACKLOG = 64
 CFMON_IMAGE_PROCESSES = None
 CFMON_IMAGE_PROCESSES_AFTER = 32
 CFMON_IMAGE_CACHE = 2000  # image results remembered for listings that show them again
+CFMON_IMAGE_CONTENT_CACHE = 500  # analyses remembered by content, for the same bytes at other URLs
 CFMON_STORE_BATCH_SIZE = 50  # listings per write transaction
 CFMON_STORE_FLUSH_SECONDS = 2.0  # ... or sooner, so a slow crawl still lands steadily
 CFMON_STORE_LOCK_WAIT = 60.0  # seconds a write waits for another program's write lock

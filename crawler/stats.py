@@ -41,6 +41,7 @@ STORED = "stored"
 NEW = "new"
 THROTTLED = "throttled"  # waits for Retry-After
 IMAGES_UNCHANGED = "images/unchanged"  # 304 or same bytes: stored hashes reused
+IMAGES_SAME_BYTES = "images/same_bytes"  # bytes analysed already at another URL: reused
 IMAGES_IN_PROCESSES = "images/in_processes"  # photos analysed by worker processes
 ANALYSIS_RESTARTS = "images/analysis_restarts"  # worker pools replaced after a crash
 

@@ -37,7 +37,7 @@ from typing import BinaryIO
 import cv2
 import imagehash
 import numpy as np
-from PIL import Image, ImageChops, ImageOps
+from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
 from matchers.geometry import (
     CHROMA,
@@ -137,6 +137,9 @@ def decode(data: bytes, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
             image.load()
     except ImageError:
         raise
+    except UnidentifiedImageError:  # (Pillow's message names only its BytesIO object)
+        raise ImageError("not a readable image: no image format Pillow knows "
+                         f"(the data starts {data[:12]!r})") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise ImageError(f"not a readable image: {exc}") from None

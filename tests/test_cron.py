@@ -15,11 +15,13 @@ import zlib
 from pathlib import Path
 
 from crawler.evidence import verify
+from matchers.images import analyse_image
 from tests.conftest import CFMON, CFMON_ENV, DEMO, free_port, run_cfmon
 from tests.mockserver import MockServer
 
 OFFICIAL = DEMO / "brand" / "catalog" / "trail-30.jpg"
 OTHER = DEMO / "sites" / "bazaar" / "img" / "b8.jpg"
+CHANGED = DEMO / "sites" / "bazaar" / "img" / "b1.jpg"
 
 CONFIG = """
 [brand]
@@ -440,7 +442,7 @@ def test_images_already_hashed_are_not_fetched_again_unless_changed(tmp_path: Pa
             server.script[f"/market/img/{name}"] = [(200, {"Content-Type": "image/jpeg"}, body)]
         assert crawl(tmp_path, config, "--quiet").returncode == 0
         # A changed image is fetched and hashed again.
-        (market.root / "market" / "img" / "other.jpg").write_bytes(OFFICIAL.read_bytes())
+        (market.root / "market" / "img" / "other.jpg").write_bytes(CHANGED.read_bytes())
         os.utime(market.root / "market" / "img" / "other.jpg", (time.time() + 10,) * 2)
         assert crawl(tmp_path, config, "--quiet").returncode == 0
     stats = [json.loads(s) for (s,) in query(db, "SELECT stats FROM runs ORDER BY id")]
@@ -451,11 +453,62 @@ def test_images_already_hashed_are_not_fetched_again_unless_changed(tmp_path: Pa
                      "GROUP BY status") == [(304, 2)]
     assert query(db, "SELECT count(*) FROM images WHERE length(thumbnail) > 0") == [(2,)]
     (phash,) = query(db, f"SELECT phash FROM images WHERE url = '{server.url}/market/img/other.jpg'")[0]
-    (official,) = query(db, f"SELECT phash FROM images WHERE url = '{server.url}/market/img/official.jpg'")[0]
-    assert phash == official  # the new bytes were hashed
+    assert phash == analyse_image(CHANGED.read_bytes()).hashes.hex()[0]  # the new bytes were hashed
     conn = sqlite3.connect(db)
     assert list(verify(conn)) == []
     conn.close()
+
+
+def test_the_same_photo_at_another_url_is_analysed_once(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    market.add("a", "Nordvik Trail Backpack 30L", "129.00")
+    # A seller's copy of the brand's photo, byte for byte, under its own URL.
+    (market.root / "market" / "img" / "copy.jpg").write_bytes(OFFICIAL.read_bytes())
+    market.add("b", "Nordvik Trail Backpack 30L", "39.00", image="img/copy.jpg")
+    market.add("c", "Camping chair", "20.00", image="img/other.jpg")
+    market.publish()
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        config = write_config(tmp_path, server)
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+        # The next day another copy turns up at a new URL: known bytes, not analysed.
+        (market.root / "market" / "img" / "copy2.jpg").write_bytes(OFFICIAL.read_bytes())
+        market.add("d", "Nordvik Trail Backpack 30L", "35.00", image="img/copy2.jpg")
+        market.publish()
+        assert crawl(tmp_path, config, "--quiet").returncode == 0
+    stats = [json.loads(s) for (s,) in query(db, "SELECT stats FROM runs ORDER BY id")]
+    assert [s.get("file_status_count/downloaded", 0) for s in stats] == [2, 0]
+    assert [s.get("cfmon/images/same_bytes", 0) for s in stats] == [1, 1]
+    rows = query(db, "SELECT url, phash, length(thumbnail) > 0, match FROM images "
+                     "WHERE url NOT LIKE '%other.jpg' ORDER BY url")
+    assert [url.rsplit("/", 1)[1] for url, *_ in rows] == ["copy.jpg", "copy2.jpg", "official.jpg"]
+    # Each URL keeps the one analysis: hashes, a thumbnail, the verified match.
+    assert len({(phash, thumbnail, match) for _, phash, thumbnail, match in rows}) == 1
+    assert rows[0][2] == 1 and json.loads(rows[0][3])["photo"] == "trail-30.jpg"
+    matched = query(db, "SELECT l.url, m.image_inliers FROM listings l JOIN matches m "
+                        "ON m.listing_id = l.id WHERE m.image_inliers IS NOT NULL")
+    assert sorted(url.rsplit("/", 1)[1] for url, _ in matched) == ["a.html", "b.html", "d.html"]
+    conn = sqlite3.connect(db)
+    assert list(verify(conn)) == []
+    conn.close()
+
+
+def test_the_same_unreadable_bytes_at_two_urls_fail_for_both(tmp_path: Path) -> None:
+    market = Market(tmp_path)
+    for name in ("a", "b"):
+        (market.root / "market" / "img" / f"{name}.jpg").write_bytes(b"\xff\xd8 not a photo" * 50)
+        market.add(name, "Nordvik Trail Backpack 30L", "39.00", image=f"img/{name}.jpg")
+    market.add("c", "Nordvik Trail Backpack 30L", "129.00")
+    market.publish()
+    db = tmp_path / "c.db"
+    with MockServer(market.root) as server:
+        result = crawl(tmp_path, write_config(tmp_path, server), "--quiet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    errors = query(db, "SELECT url, phash, error FROM images WHERE error IS NOT NULL ORDER BY url")
+    assert [url.rsplit("/", 1)[1] for url, *_ in errors] == ["a.jpg", "b.jpg"]
+    assert all(phash is None and "not a readable image: no image format" in error
+               for _, phash, error in errors), errors
+    assert query(db, "SELECT count(*) FROM listings") == [(3,)]
 
 
 def test_a_site_that_lost_its_titles_fails_in_words_and_monitors_say_so(tmp_path: Path) -> None:

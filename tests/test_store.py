@@ -45,7 +45,7 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
     assert applied == ["m001_core", "m002_review_and_evidence", "m003_incremental",
                        "m004_verdicts_in_the_chain", "m005_exchange_rates", "m006_signals",
                        "m007_verdict_rules", "m008_queue_for_narrow_windows", "m009_undo",
-                       "m010_retention", "m011_verified_photos"]
+                       "m010_retention", "m011_verified_photos", "m012_images_by_content"]
     columns = [c.name for c in store.db["review_queue"].columns]
     # Read left to right in a narrow window: what decides first, URLs last.
     assert columns == ["score", "title", "price", "currency", "price_vs_msrp", "seller",

@@ -8,7 +8,9 @@ them. Scrapy's media cache makes an image shared by several listings download an
 hash only once per crawl; across crawls, an image already in the database is asked
 for conditionally (If-None-Match / If-Modified-Since) and, when the server answers
 304 or sends the same bytes again (same SHA-256), its stored hashes are reused
-without decoding.
+without decoding. Bytes are analysed once whatever their URL: the same photo at
+another URL (a seller's copy of the brand's photo on another listing or site) reuses
+the analysis of this crawl or of an earlier one.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from crawler.stats import (
     IMAGES_FAILED,
     IMAGES_HASHED,
     IMAGES_IN_PROCESSES,
+    IMAGES_SAME_BYTES,
     IMAGES_UNCHANGED,
     Counters,
 )
@@ -146,15 +149,39 @@ class ListingImagesPipeline(ImagesPipeline):
             raise NotConfigured("CFMON_IMAGES_ENABLED is off")
         return cls("cfmon://sqlite", crawler=crawler)
 
-    async def image_downloaded(self, response: Response, request: Request,
-                               info: MediaPipeline.SpiderInfo, *, item: Any = None) -> str:
+    async def _analysed(self, data: bytes, sha256: str) -> ImageAnalysis:
+        """The photo's analysis, once per content: bytes that another URL already sent
+        to analysis (the same stolen product photo on several sellers' listings) wait
+        for that result instead of being analysed twice."""
+        waiting = self._in_flight.get(sha256)
+        if waiting is not None:
+            shared: Deferred = Deferred()
+            waiting.append(shared)
+            return await maybe_deferred_to_future(shared)
+        self._in_flight[sha256] = waiting = []
         self._backlog.add()
         try:
-            analysis = await maybe_deferred_to_future(self._analyse(response.body))
+            analysis = await maybe_deferred_to_future(self._analyse(data))
+        except Exception as exc:
+            for shared in self._in_flight.pop(sha256):
+                shared.errback(Failure(exc))
+            raise
         finally:
             self._backlog.done()
-        self._analyses[request.url] = analysis
-        return analysis.sha256
+        self._in_flight.pop(sha256, None)
+        self._recent[sha256] = analysis
+        for shared in waiting:
+            shared.callback(analysis)
+        return analysis
+
+    def _same_bytes(self, sha256: str) -> ImageAnalysis | None:
+        """The analysis of the same bytes at another URL, from this crawl or, checked
+        against this catalog, an earlier one (its thumbnail is the store's to copy)."""
+        analysis = self._recent.get(sha256)
+        if analysis is not None:
+            return analysis
+        known = self._known_bytes.get(sha256)
+        return known.analysis() if self._reusable(known) else None
 
     def _analyse(self, data: bytes) -> Deferred:
         # Photos queueing up means analysis is what the crawl waits for: from then on
@@ -231,12 +258,21 @@ class ListingImagesPipeline(ImagesPipeline):
         if known is not None and capture.sha256 == known.sha256:
             self._counters.crawl(IMAGES_UNCHANGED)
             return self._result(request, known.analysis(), capture)
+        same = self._same_bytes(capture.sha256)
+        if same is None and capture.sha256 in self._in_flight:
+            try:
+                same = await self._analysed(response.body, capture.sha256)
+            except ImageError as exc:
+                return self._failed(request, str(exc))
+        if same is not None:
+            self._counters.crawl(IMAGES_SAME_BYTES)
+            return self._result(request, same, capture)
         try:
-            await self.image_downloaded(response, request, info, item=item)
+            analysis = await self._analysed(response.body, capture.sha256)
         except ImageError as exc:
             return self._failed(request, str(exc))
         self.inc_stats("downloaded")
-        return self._result(request, self._analyses.pop(request.url), capture)
+        return self._result(request, analysis, capture)
 
     def _result(self, request: Request, analysis: ImageAnalysis, capture: Capture) -> dict:
         return {"url": request.url, "path": "", "checksum": analysis.sha256,
@@ -260,9 +296,14 @@ class ListingImagesPipeline(ImagesPipeline):
         # placeholder, a seller's listings in a row).
         self.spiderinfo.downloaded = RecentResults(
             self.crawler.settings.getint("CFMON_IMAGE_CACHE"))
-        self._analyses: dict[str, Any] = {}
         self._failures: dict[str, str] = {}
         self._known = known_images(self.crawler.settings.get("CFMON_DB"))
+        self._known_bytes = {known.sha256: known for known in self._known.values()}
+        # Analyses of this crawl by content, thumbnails included (the store may not
+        # have written the first listing's yet), and the analyses under way.
+        self._recent: RecentResults = RecentResults(
+            self.crawler.settings.getint("CFMON_IMAGE_CONTENT_CACHE"))
+        self._in_flight: dict[str, list[Deferred]] = {}
         self._counters = Counters(self.crawler.stats)
         self._decodes = DeferredSemaphore(self.crawler.settings.getint("CFMON_IMAGE_DECODES"))
         self._backlog = Backlog(self.crawler.engine,

@@ -610,3 +610,10 @@ def m011_verified_photos(db: Database) -> None:
     ]
     for sql in statements:
         db.execute(sql)
+
+
+@migrations()
+def m012_images_by_content(db: Database) -> None:
+    """Images by SHA-256: a photo whose bytes were analysed at another URL is stored
+    with that analysis and takes its thumbnail from the row that has one."""
+    db.execute("CREATE INDEX images_sha256 ON images(sha256)")

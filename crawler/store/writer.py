@@ -645,7 +645,13 @@ class Store:
         self.db.execute(
             """INSERT INTO images (url, sha256, width, height, phash, dhash, thumbnail,
                    fetched_at, error, etag, last_modified, variants, match, match_key)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               VALUES (?, ?, ?, ?, ?, ?,
+                       -- an analysis reused from the same bytes at another URL comes
+                       -- without a thumbnail: that URL's row has it
+                       coalesce(nullif(?, X''), (SELECT thumbnail FROM images
+                                                 WHERE sha256 = ? AND length(thumbnail) > 0
+                                                 LIMIT 1)),
+                       ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (url) DO UPDATE SET
                    sha256 = excluded.sha256, width = excluded.width,
                    height = excluded.height, phash = excluded.phash, dhash = excluded.dhash,
@@ -660,7 +666,8 @@ class Store:
                    match_key = coalesce(excluded.match_key, images.match_key)""",
             [url, analysis.sha256 if analysis else None,
              analysis.width if analysis else None, analysis.height if analysis else None,
-             phash, dhash, analysis.thumbnail if analysis else None, now, error,
+             phash, dhash, analysis.thumbnail if analysis else None,
+             analysis.sha256 if analysis else None, now, error,
              (headers.get("ETag") or [None])[0], (headers.get("Last-Modified") or [None])[0],
              json.dumps({k: list(v.hex()) for k, v in analysis.variants.items()})
              if analysis and analysis.variants else None,
