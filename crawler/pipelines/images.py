@@ -162,7 +162,7 @@ class ListingImagesPipeline(ImagesPipeline):
         self._backlog.add()
         try:
             analysis = await maybe_deferred_to_future(self._analyse(data))
-        except Exception as exc:
+        except BaseException as exc:  # (a cancelled crawl too: no photo waits forever)
             for shared in self._in_flight.pop(sha256):
                 shared.errback(Failure(exc))
             raise
