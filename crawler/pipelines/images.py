@@ -259,19 +259,18 @@ class ListingImagesPipeline(ImagesPipeline):
             self._counters.crawl(IMAGES_UNCHANGED)
             return self._result(request, known.analysis(), capture)
         same = self._same_bytes(capture.sha256)
-        if same is None and capture.sha256 in self._in_flight:
-            try:
-                same = await self._analysed(response.body, capture.sha256)
-            except ImageError as exc:
-                return self._failed(request, str(exc))
         if same is not None:
             self._counters.crawl(IMAGES_SAME_BYTES)
             return self._result(request, same, capture)
+        shared = capture.sha256 in self._in_flight  # another URL's analysis of these bytes
         try:
             analysis = await self._analysed(response.body, capture.sha256)
         except ImageError as exc:
             return self._failed(request, str(exc))
-        self.inc_stats("downloaded")
+        if shared:
+            self._counters.crawl(IMAGES_SAME_BYTES)
+        else:
+            self.inc_stats("downloaded")
         return self._result(request, analysis, capture)
 
     def _result(self, request: Request, analysis: ImageAnalysis, capture: Capture) -> dict:
