@@ -33,6 +33,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from PIL import Image, ImageDraw
 
@@ -136,12 +137,6 @@ def _cpu(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-# CPU seconds of the last timed command: the crawl's process tree (a child's CPU counts
-# once it is waited for: cfmon's photo workers through their forkserver) and this
-# process's (the HTTP server's threads), for the budget line of the report.
-cpu = {"crawl": 0.0, "server": 0.0}
-
-
 def _adopt_orphans() -> None:
     """Become the reaper of this process's orphaned descendants (Linux): cfmon's photo
     workers outlive the crawl by a moment, their forkserver gone, and the CPU of a
@@ -160,17 +155,25 @@ def _reap() -> None:
             return
 
 
-def timed(command: list[str]) -> float:
+class Timing(NamedTuple):
+    seconds: float  # wall time
+    # CPU seconds: the crawl's process tree (a child's CPU counts once it is waited for:
+    # cfmon's photo workers through their forkserver) and this process's (the HTTP
+    # server's threads)
+    cpu: float
+    server_cpu: float
+
+
+def timed(command: list[str]) -> Timing:
     children, own = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     _reap()
-    cpu["crawl"] = _cpu(resource.RUSAGE_CHILDREN) - children
-    cpu["server"] = _cpu(resource.RUSAGE_SELF) - own
     if result.returncode != 0:
         sys.exit(f"{command[:4]} failed:\n{result.stderr[-2000:]}")
-    return elapsed
+    return Timing(elapsed, _cpu(resource.RUSAGE_CHILDREN) - children,
+                  _cpu(resource.RUSAGE_SELF) - own)
 
 
 def responses(stats: dict, kind: str) -> int:
@@ -180,14 +183,14 @@ def responses(stats: dict, kind: str) -> int:
         int(stats.get("robotstxt/response_status_count/200", 0))
 
 
-def cfmon_crawl(config: Path, db: Path) -> tuple[float, int]:
-    """Seconds of one `cfmon crawl` and the pages and images it was answered."""
-    seconds = timed([sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config),
+def cfmon_crawl(config: Path, db: Path) -> tuple[Timing, int]:
+    """Times of one `cfmon crawl` and the pages and images it was answered."""
+    timing = timed([sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config),
                      "--db", str(db), "--quiet"])
     conn = sqlite3.connect(db)
     stats = json.loads(conn.execute("SELECT stats FROM runs ORDER BY id DESC").fetchone()[0])
     conn.close()
-    return seconds, responses(stats, "cfmon")
+    return timing, responses(stats, "cfmon")
 
 
 def main() -> None:
@@ -203,25 +206,21 @@ def main() -> None:
     expected = pages + 2 * n  # results pages, product pages, photos
     script = work / "bare_spider.py"
     script.write_text(BASELINE)
-    bare_times, cfmon_times, again_times = [], [], []
-    cpus: dict[str, list[tuple[float, float]]] = {"bare": [], "cfmon": [], "again": []}
+    timings: dict[str, list[Timing]] = {"bare": [], "cfmon": [], "again": []}
     with serve(work / "www") as base:
         config = work / "monitor.toml"
         config.write_text(CONFIG.replace("{server}", base).replace(
             "{catalog}", str(ROOT / "crawler" / "demo" / "brand" / "catalog" / "trail-30.jpg")))
         for run in range(args.runs):
             stats_file = work / f"bare-{run}.json"
-            bare_times.append(timed([sys.executable, str(script), f"{base}/list-1.html",
-                                     str(stats_file)]))
-            cpus["bare"].append((cpu["crawl"], cpu["server"]))
+            timings["bare"].append(timed([sys.executable, str(script), f"{base}/list-1.html",
+                                          str(stats_file)]))
             bare_got = responses(json.loads(stats_file.read_text()), "bare")
             db = work / f"bench-{run}.db"
-            seconds, cfmon_got = cfmon_crawl(config, db)
-            cfmon_times.append(seconds)
-            cpus["cfmon"].append((cpu["crawl"], cpu["server"]))
-            seconds, again_got = cfmon_crawl(config, db)
-            again_times.append(seconds)
-            cpus["again"].append((cpu["crawl"], cpu["server"]))
+            timing, cfmon_got = cfmon_crawl(config, db)
+            timings["cfmon"].append(timing)
+            timing, again_got = cfmon_crawl(config, db)
+            timings["again"].append(timing)
             # A baseline that fetched less than everything measures nothing: stop.
             if bare_got != expected:
                 sys.exit(f"the bare spider fetched {bare_got} of {expected} pages and images")
@@ -229,8 +228,8 @@ def main() -> None:
                 sys.exit(f"cfmon fetched {cfmon_got} of {expected} pages and images")
             if again_got != expected:
                 sys.exit(f"cfmon's second crawl fetched {again_got} of {expected}")
-    bare, cfmon = statistics.median(bare_times), statistics.median(cfmon_times)
-    again = statistics.median(again_times)
+    bare, cfmon, again = (statistics.median(t.seconds for t in timings[name])
+                          for name in ("bare", "cfmon", "again"))
     print(f"{n} listings (pages + 800x800 JPEGs) on 127.0.0.1, 2 cores, median of {args.runs}")
     print(f"requests answered: bare {bare_got} of {expected}, cfmon {cfmon_got} of {expected}")
     print(f"bare Scrapy spider (fetch only): {bare:6.1f}s  {n / bare:6.1f} listings/s")
@@ -242,8 +241,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"CPU ms per listing (crawl process tree + HTTP server), {cores} cores:")
     for name, label in (("bare", "bare"), ("cfmon", "cfmon"), ("again", "cfmon again")):
-        crawl_cpu = statistics.median(c for c, _ in cpus[name])
-        server_cpu = statistics.median(s for _, s in cpus[name])
+        crawl_cpu = statistics.median(t.cpu for t in timings[name])
+        server_cpu = statistics.median(t.server_cpu for t in timings[name])
         print(f"  {label:<12} {1000 * crawl_cpu / n:6.1f} + {1000 * server_cpu / n:5.1f}  "
               f"(at most {bare / ((crawl_cpu + server_cpu) / cores):.2f} of bare's listings/s "
               f"if every core were busy throughout)")
